@@ -1,0 +1,30 @@
+"""ndstyle: neural style transfer for 1-D signals, 2-D images and 3-D volumes, with one engine.
+
+Importing ndstyle has no side effects: nothing is created, downloaded or registered globally.
+"""
+
+from __future__ import annotations
+
+from .engine import StepInfo, StepRecord, StyleTransferResult, evaluate_costs, stylize
+from .errors import NdstyleError
+from .extractors import ConvNdExtractor, FeatureExtractor, build_extractor
+from .functional import content_cost, gram_matrix, style_cost, total_variation
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvNdExtractor",
+    "FeatureExtractor",
+    "NdstyleError",
+    "StepInfo",
+    "StepRecord",
+    "StyleTransferResult",
+    "__version__",
+    "build_extractor",
+    "content_cost",
+    "evaluate_costs",
+    "gram_matrix",
+    "style_cost",
+    "stylize",
+    "total_variation",
+]

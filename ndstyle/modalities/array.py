@@ -1,0 +1,67 @@
+"""Plain NumPy arrays (``.npy``) shaped ``(C, *spatial)``: any modality, no metadata."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputFileError
+from .base import LoadedInput, Modality
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """Load a ``.npy`` file without pickles, with one-line errors."""
+    if not path.is_file():
+        raise InputFileError(f"{str(path)!r} does not exist or is not a file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise InputFileError(f"{str(path)!r} is not a readable .npy array ({error})") from error
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+        raise InputFileError(f"{str(path)!r} must hold a numeric array, got dtype {array.dtype}")
+    return array
+
+
+class ArrayModality(Modality):
+    """``.npy`` arrays ``(C, *spatial)`` with 1-3 spatial axes; results keep the dtype."""
+
+    name = "array"
+    extensions = (".npy",)
+    description = "NumPy array (C, *spatial), 1-3 spatial axes"
+
+    def load(self, path: Path, args: argparse.Namespace) -> LoadedInput:
+        """Read ``(C, *spatial)``; a 1-D array is one channel of a 1-D signal."""
+        array = read_npy(path)
+        if array.ndim == 1:
+            array = array[None]
+        if array.ndim not in (2, 3, 4):
+            raise InputFileError(
+                f"{str(path)!r}: expected an array shaped (C, *spatial) with 1-3 spatial axes, "
+                f"got shape {array.shape}"
+            )
+        if array.size == 0:
+            raise InputFileError(f"{str(path)!r} is empty (shape {array.shape})")
+        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        if not torch.isfinite(tensor).all():
+            raise InputFileError(f"{str(path)!r} contains NaN or infinite values")
+        return LoadedInput(tensor, {"dtype": str(array.dtype), "shape": tuple(array.shape)}, path)
+
+    def save(self, path: Path, result: torch.Tensor, content: LoadedInput, args: argparse.Namespace) -> None:
+        """Write the result in the content's dtype (integers rounded and clipped)."""
+        dtype = np.dtype(content.meta.get("dtype", "float32"))
+        values = result.numpy()
+        if dtype.kind in "iub":
+            info = np.iinfo(dtype) if dtype.kind != "b" else None
+            values = np.rint(values)
+            if info is not None:
+                values = np.clip(values, info.min, info.max)
+        if len(content.meta.get("shape", ())) == 1:
+            values = values[0]
+        with open(path, "wb") as handle:
+            np.save(handle, values.astype(dtype))
+
+
+MODALITY = ArrayModality()

@@ -1,0 +1,88 @@
+"""What a modality (images, audio, ECG/signals, volumes, arrays) plugs into the command line."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..engine import StyleTransferResult, stylize
+
+
+@dataclass
+class LoadedInput:
+    """An input read from a file.
+
+    Attributes:
+        tensor: the working representation ``(C, *spatial)``, float32.
+        meta: whatever the writer needs to write a result back faithfully (sample rate, affine,
+            mode, EXIF, lead names, original dtype, value mapping...).
+        path: the file it came from.
+
+    """
+
+    tensor: torch.Tensor
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+class Modality:
+    """Readers, writers, defaults and previews of one kind of data.
+
+    Subclasses set :attr:`name`, :attr:`extensions` and :attr:`spatial_dims` and implement
+    :meth:`load` and :meth:`save`; the rest has working defaults.
+    """
+
+    name: str = ""
+    extensions: tuple[str, ...] = ()
+    spatial_dims: int = 0
+    description: str = ""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add this modality's own options to ``ndstyle run`` (in a group of its own)."""
+
+    def load(self, path: Path, args: argparse.Namespace) -> LoadedInput:
+        """Read the content file ``path``."""
+        raise NotImplementedError
+
+    def load_style(self, path: Path, content: LoadedInput, args: argparse.Namespace) -> LoadedInput:
+        """Read a style file for ``content`` (default: like a content file)."""
+        return self.load(path, args)
+
+    def stylize_defaults(self, args: argparse.Namespace) -> dict[str, Any]:
+        """Keyword arguments of :func:`ndstyle.stylize` this modality sets by default."""
+        return {}
+
+    def transfer(
+        self,
+        content: LoadedInput,
+        styles: list[LoadedInput],
+        args: argparse.Namespace,
+        options: dict[str, Any],
+    ) -> StyleTransferResult:
+        """Run the transfer (default: :func:`ndstyle.stylize` on the tensors)."""
+        return stylize(content.tensor, [s.tensor for s in styles], **options)
+
+    def save(self, path: Path, result: torch.Tensor, content: LoadedInput, args: argparse.Namespace) -> None:
+        """Write ``result`` ``(C, *spatial)`` to ``path`` (already a temporary file; atomic)."""
+        raise NotImplementedError
+
+    def preview(
+        self, path: Path, content: LoadedInput, styles: list[LoadedInput], result: torch.Tensor
+    ) -> None:
+        """Write a PNG comparing content, styles and result (default: generic N-D preview)."""
+        from ..preview import save_preview
+
+        save_preview(path, content.tensor, [s.tensor for s in styles], result)
+
+    def info(self, path: Path) -> dict[str, Any]:
+        """What ``ndstyle info`` prints about ``path``."""
+        loaded = self.load(path, argparse.Namespace())
+        return {"shape (C, *spatial)": tuple(loaded.tensor.shape), **_printable(loaded.meta)}
+
+
+def _printable(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, tuple, list, bool))}
