@@ -23,9 +23,12 @@ def check_output_path(
     """
     out = Path(path)
     for given in inputs:
-        with contextlib.suppress(OSError):
-            if Path(given).resolve() == out.resolve():
-                raise OutputFileError(f"output {str(out)!r} is also an input; choose another path")
+        try:
+            same = Path(given).resolve() == out.resolve()
+        except OSError:
+            same = False
+        if same:
+            raise OutputFileError(f"output {str(out)!r} is also an input; choose another path")
     if out.is_dir():
         raise OutputFileError(f"output {str(out)!r} is a folder; give a file name")
     if out.exists() and not overwrite:
