@@ -7,6 +7,7 @@ import torch
 
 from ndstyle.errors import OptionError, ShapeError, WeightsIntegrityError
 from ndstyle.extractors import ConvNdConfig, ConvNdExtractor, build_extractor
+
 from conftest import SPATIAL_DIMS
 
 SHAPES = {1: (32,), 2: (16, 16), 3: (8, 8, 8)}
@@ -69,9 +70,18 @@ def test_wrong_dims_and_channels_are_refused() -> None:
 
 @pytest.mark.parametrize("spatial_dims", SPATIAL_DIMS)
 def test_save_load_round_trip_is_exact(spatial_dims: int, tmp_path) -> None:
-    net = ConvNdExtractor(ConvNdConfig(spatial_dims=spatial_dims, in_channels=1, widths=(4, 8),
-                                       dilations=(1, 2), pooling="max", input_mean=(0.5,),
-                                       input_std=(2.0,)), seed=9)
+    net = ConvNdExtractor(
+        ConvNdConfig(
+            spatial_dims=spatial_dims,
+            in_channels=1,
+            widths=(4, 8),
+            dilations=(1, 2),
+            pooling="max",
+            input_mean=(0.5,),
+            input_std=(2.0,),
+        ),
+        seed=9,
+    )
     path = tmp_path / "net.safetensors"
     digest = net.save(path, extra_metadata={"modality": "test"})
     loaded = ConvNdExtractor.from_file(path, expected_sha256=digest)
@@ -79,8 +89,9 @@ def test_save_load_round_trip_is_exact(spatial_dims: int, tmp_path) -> None:
     for key, value in net.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key])
     x = torch.rand(1, 1, *SHAPES[spatial_dims])
-    torch.testing.assert_close(net(x, ["relu2_2"])["relu2_2"], loaded(x, ["relu2_2"])["relu2_2"],
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        net(x, ["relu2_2"])["relu2_2"], loaded(x, ["relu2_2"])["relu2_2"], rtol=0, atol=0
+    )
     via_builder = build_extractor(str(path), spatial_dims=spatial_dims, in_channels=1)
     assert via_builder.layer_names == net.layer_names
 

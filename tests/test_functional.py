@@ -107,12 +107,14 @@ def test_total_variation_closed_form(spatial_dims: int) -> None:
 def test_masked_gram_with_full_mask_equals_plain_gram() -> None:
     x = rand(1, 3, 8, 8, seed=12)
     full = torch.ones(1, 1, 16, 16)
-    torch.testing.assert_close(NF.gram_matrix(x, normalize=True, mask=full),
-                               NF.gram_matrix(x, normalize=True))
+    torch.testing.assert_close(
+        NF.gram_matrix(x, normalize=True, mask=full), NF.gram_matrix(x, normalize=True)
+    )
     half = torch.zeros(1, 1, 8, 8)
     half[..., :4] = 1
-    torch.testing.assert_close(NF.gram_matrix(x, normalize=True, mask=half),
-                               NF.gram_matrix(x[..., :4], normalize=True))
+    torch.testing.assert_close(
+        NF.gram_matrix(x, normalize=True, mask=half), NF.gram_matrix(x[..., :4], normalize=True)
+    )
 
 
 @pytest.mark.parametrize("spatial_dims", SPATIAL_DIMS)

@@ -70,8 +70,11 @@ def test_truncated_or_foreign_files_are_refused(tmp_path) -> None:
 
 
 def test_missing_weights_error_names_paths_and_remedies(tmp_path) -> None:
-    error = missing_weights_error("vgg19", [tmp_path / "a.pth", tmp_path / "b.pth"],
-                                  ["run 'ndstyle weights download vgg19'", "set NDSTYLE_HOME"])
+    error = missing_weights_error(
+        "vgg19",
+        [tmp_path / "a.pth", tmp_path / "b.pth"],
+        ["run 'ndstyle weights download vgg19'", "set NDSTYLE_HOME"],
+    )
     text = str(error)
     assert "'vgg19'" in text and str(tmp_path / "a.pth") in text and str(tmp_path / "b.pth") in text
     assert "ndstyle weights download vgg19" in text and isinstance(error, FileNotFoundError)
