@@ -76,7 +76,8 @@ class _ConvBank(nn.Module):
             bound = math.sqrt(2.0 / (bins * kernel_size))  # He-style scale: ReLU outputs of order 1
             with torch.no_grad():
                 conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * bound)
-                conv.bias.zero_()
+                if conv.bias is not None:
+                    conv.bias.zero_()
             self.convs.append(conv)
 
 
