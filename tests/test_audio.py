@@ -21,7 +21,9 @@ def args(**kw: object) -> argparse.Namespace:
     return argparse.Namespace(**base)
 
 
-def write_tone(path: Path, rate: int, seconds: float, channels: int, subtype: str, freq: float = 440) -> np.ndarray:
+def write_tone(
+    path: Path, rate: int, seconds: float, channels: int, subtype: str, freq: float = 440
+) -> np.ndarray:
     t = np.arange(int(rate * seconds)) / rate
     data = np.stack([0.4 * np.sin(2 * math.pi * freq * (c + 1) * t) for c in range(channels)], axis=1)
     sf.write(path, data, rate, subtype=subtype)
@@ -42,7 +44,12 @@ def test_round_trip(tmp_path: Path, suffix: str, subtype: str, channels: int) ->
     out = tmp_path / f"out{suffix}"
     modality.save(out, loaded.tensor, loaded, args())
     info = sf.info(out)
-    assert (info.samplerate, info.channels, info.frames, info.subtype) == (8000, channels, data.shape[0], subtype)
+    assert (info.samplerate, info.channels, info.frames, info.subtype) == (
+        8000,
+        channels,
+        data.shape[0],
+        subtype,
+    )
     back = sf.read(out, dtype="float64", always_2d=True)[0]
     tol = 0.05 if subtype == "VORBIS" else 1e-6
     assert np.abs(back - data).max() <= tol
@@ -86,7 +93,15 @@ def test_cli_stereo_transfer_lowers_style_cost(tmp_path: Path, mode: str) -> Non
     rng = np.random.default_rng(0)
     sf.write(tmp_path / "s.flac", rng.uniform(-0.3, 0.3, (2400, 2)), 6000, subtype="PCM_16")
     out, preview = tmp_path / "o.wav", tmp_path / "p.png"
-    argv = ["run", str(tmp_path / "c.wav"), str(tmp_path / "s.flac"), "-o", str(out), "--preview", str(preview)]
+    argv = [
+        "run",
+        str(tmp_path / "c.wav"),
+        str(tmp_path / "s.flac"),
+        "-o",
+        str(out),
+        "--preview",
+        str(preview),
+    ]
     argv += ["-n", "15", "--n-fft", "256", "--hop", "128", "--filters", "64", "--audio-mode", mode, "-q"]
     assert main(argv) == 0
     assert sf.info(out).channels == 2 and sf.info(out).frames == 4000 and sf.info(out).subtype == "PCM_16"
