@@ -169,7 +169,7 @@ class AudioModality(Modality):
         bins = content_spec.shape[1]
 
         def as_input(s: torch.Tensor) -> torch.Tensor:
-            return torch.log1p(s.abs()).reshape(channels * bins, -1)
+            return torch.log1p(s.abs()).reshape(channels * bins, -1).contiguous()
 
         extractor = SpectrogramConvExtractor(
             bins,
@@ -179,6 +179,12 @@ class AudioModality(Modality):
             in_channels=channels * bins,
         )
         options.update(extractor=extractor, value_range=(0.0, float("inf")))
+        if options.get("optimizer", "lbfgs") == "lbfgs":
+            # L-BFGS's first steps overshoot on raw log-magnitudes (the cost becomes inf); Adam with
+            # a step of 0.02 log-units is stable.
+            print("ndstyle: audio: --audio-mode griffin-lim optimises with Adam (lr 0.02)", file=sys.stderr)
+            options["optimizer"] = "adam"
+            options["lr"] = options.get("lr") or 0.02
         result = stylize(as_input(content_spec), [as_input(stft(s.tensor)) for s in styles], **options)
         magnitude = torch.expm1(result.output.reshape(channels, bins, -1)).clamp_min(0)
         result.output = griffin_lim(
