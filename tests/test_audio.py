@@ -106,8 +106,12 @@ def test_cli_stereo_transfer_lowers_style_cost(tmp_path: Path, mode: str) -> Non
     assert main(argv) == 0
     assert sf.info(out).channels == 2 and sf.info(out).frames == 4000 and sf.info(out).subtype == "PCM_16"
     assert preview.read_bytes()[:4] == b"\x89PNG"
+    m = AudioModality()
+    content = m.load(tmp_path / "c.wav", args())
+    written = sf.read(out, dtype="float32", always_2d=True)[0].T
+    assert np.isfinite(written).all()
+    assert np.sqrt(np.mean((written - content.tensor.numpy()) ** 2)) > 0.01  # the style changed it
     if mode == "waveform":
-        m = AudioModality()
         content = m.load(tmp_path / "c.wav", args())
         style = m.load_style(tmp_path / "s.flac", content, args())
         result = torch.from_numpy(sf.read(out, dtype="float32", always_2d=True)[0].T.copy())

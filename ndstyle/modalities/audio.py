@@ -154,6 +154,10 @@ class AudioModality(Modality):
     ) -> StyleTransferResult:
         from ..extractors.spectral import SpectrogramConvExtractor, griffin_lim
 
+        if options.get("callback") is not None:
+            raise OptionError(
+                "--save-every is not available with --audio-mode griffin-lim (it optimises a spectrogram)"
+            )
         if spec not in ("spectral", "spectral-multiscale"):
             raise OptionError(
                 "--audio-mode griffin-lim works with --extractor spectral or spectral-multiscale"
