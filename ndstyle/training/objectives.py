@@ -39,7 +39,10 @@ def gram_statistics(
         gram = gram_matrix(feats[name], normalize=True)  # (B, C, C)
         rows, cols = torch.triu_indices(gram.shape[-1], gram.shape[-1], device=gram.device)
         flat = gram[:, rows, cols]
-        parts.append(flat.sign() * (flat.abs() + 1e-4).sqrt())
+        # a floor relative to the crop's mean energy keeps the map 1-homogeneous: scaling the
+        # features by c scales every entry by exactly c, which embed_set then removes.
+        floor = 1e-6 * gram.diagonal(dim1=1, dim2=2).mean(1, keepdim=True) + 1e-30
+        parts.append(flat.sign() * (flat.abs() + floor).sqrt())
     return parts
 
 
