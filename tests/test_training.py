@@ -105,9 +105,13 @@ def test_save_load_round_trip_is_exact(tmp_path: Path) -> None:
     assert meta["preprocessing"]["input_mean"] == list(loaded.config.input_mean)
     assert meta["training"]["data"]["files"] == 3
     assert meta["metrics"]["val_nn_accuracy_trained"] == result.metrics["val_nn_accuracy_trained"]
-    mean = torch.from_numpy(
-        np.concatenate([np.load(p)[:, :480] for p in sorted((tmp_path / "data").glob("*.npy"))], axis=1)
-    ).double().mean(1)
+    mean = (
+        torch.from_numpy(
+            np.concatenate([np.load(p)[:, :480] for p in sorted((tmp_path / "data").glob("*.npy"))], axis=1)
+        )
+        .double()
+        .mean(1)
+    )
     assert torch.allclose(torch.tensor(loaded.config.input_mean, dtype=torch.float64), mean)
     built = build_extractor(str(path), spatial_dims=1, in_channels=2, modality="array")
     assert isinstance(built, ConvNdExtractor)
