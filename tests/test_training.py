@@ -206,3 +206,25 @@ def test_cli_train_then_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert np.load(result).shape == np.load(content).shape
     assert main(["train", str(data), "-o", str(tmp_path / "x.safetensors"), "--dims", "2", "-q"]) == 1
     assert "spatial_dims=2" in capsys.readouterr().err
+
+
+def test_run_refuses_weights_of_another_modality(tmp_path: Path) -> None:
+    import argparse
+
+    from ndstyle.modalities.base import LoadedInput, Modality
+
+    class Signal(Modality):
+        name = "signal"
+
+    path = tmp_path / "w.safetensors"
+    ConvNdExtractor.random(1, 1, widths=(4,)).save(path, extra_metadata={"modality": "audio"})
+    x = LoadedInput(torch.rand(1, 64))
+    with pytest.raises(WeightsIntegrityError, match=r"'audio' data.*'signal' data.*wrong modality"):
+        Signal().transfer(x, [x], argparse.Namespace(), {"extractor": str(path), "steps": 1})
+    ConvNdExtractor.random(1, 1, widths=(4,)).save(
+        path, extra_metadata={"modality": "signal"}, overwrite=True
+    )
+    result = Signal().transfer(
+        x, [x], argparse.Namespace(), {"extractor": str(path), "steps": 1, "progress": False}
+    )
+    assert result.output.shape == (1, 64)

@@ -271,27 +271,22 @@ def check_weights_fit(
         if made
         else f"{meta.get('spatial_dims')}-D inputs with {meta.get('in_channels')} channel(s)"
     )
-    given = []
-    if spatial_dims is not None:
-        given.append(f"{spatial_dims}-D")
-    if modality:
-        given.append(repr(modality))
-    given.append("data" if modality else "input")
-    if in_channels is not None:
-        given.append(f"with {in_channels} channel(s)")
-    this = " ".join(given)
+    given = [f"{spatial_dims}-D" if spatial_dims is not None else ""]
+    given.append(f"{modality!r} data" if modality else "")
+    given.append(f"with {in_channels} channel(s)" if in_channels is not None else "")
+    this = " ".join(g for g in given if g)
     if spatial_dims is not None and meta.get("spatial_dims") != spatial_dims:
         raise WeightsIntegrityError(
-            f"weights file {str(path)!r} was made for {trained_on}, but this input is {this}: "
+            f"weights file {str(path)!r} was made for {trained_on}, but the input is {this}: "
             f"wrong number of spatial axes; train an extractor on data like this input"
         )
     if in_channels is not None and meta.get("in_channels") != in_channels:
         raise WeightsIntegrityError(
-            f"weights file {str(path)!r} was made for {trained_on}, but this input is {this}: "
+            f"weights file {str(path)!r} was made for {trained_on}, but the input is {this}: "
             f"wrong number of channels; train an extractor on data like this input"
         )
     if modality and made and modality != made and "array" not in (modality, made):
         raise WeightsIntegrityError(
-            f"weights file {str(path)!r} was made for {trained_on}, but this input is {this}: "
+            f"weights file {str(path)!r} was made for {trained_on}, but the input is {this}: "
             f"wrong modality; train an extractor on {modality!r} data"
         )
