@@ -228,3 +228,9 @@ def test_run_refuses_weights_of_another_modality(tmp_path: Path) -> None:
         x, [x], argparse.Namespace(), {"extractor": str(path), "steps": 1, "progress": False}
     )
     assert result.output.shape == (1, 64)
+
+
+def test_top_level_api() -> None:
+    import ndstyle
+
+    assert ndstyle.train_extractor is train_extractor
