@@ -165,9 +165,9 @@ class ImageModality(Modality):
         )
 
     def load(self, path: Path, args: argparse.Namespace) -> LoadedInput:
-        """Read the content at the working size (long side ``--size``, default 256)."""
+        """Read the content at the working size (long side ``--size``; default 256, never upscaled)."""
         array, meta = read_image(path)
-        size = getattr(args, "size", None) or DEFAULT_SIZE
+        size = getattr(args, "size", None) or min(DEFAULT_SIZE, max(meta["size"]))
         shape = working_shape(meta["size"], size)
         rgb, alpha = _to_rgb(array)
         meta["alpha"] = alpha
