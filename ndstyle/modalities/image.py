@@ -87,7 +87,7 @@ def working_shape(size_wh: tuple[int, int], long_side: int | None) -> tuple[int,
 
 def _to_rgb(array: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(H, W, C) -> RGB (3, H, W) and alpha (1, H, W) or None."""
-    t = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float()
+    t = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float().contiguous()
     alpha = None
     if t.shape[0] in (2, 4):
         alpha, t = t[-1:], t[:-1]
