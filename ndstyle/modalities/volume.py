@@ -203,6 +203,7 @@ class VolumeModality(Modality):
         work = resize(tensor[None], shape)[0].contiguous()
         meta = {
             "image": img,
+            "disk_header": _disk_header(path, img),
             "normalization": norm,
             "shape": tuple(data.shape[1:]),
             "channels": data.shape[0],
@@ -225,7 +226,7 @@ class VolumeModality(Modality):
             return style
         data = read_image_as_slice(path)
         norm = self._normalize(data, args)
-        tensor = torch.from_numpy(norm.forward(data).astype(np.float32))[0]  # (1, 1, H, W)
+        tensor = torch.from_numpy(norm.forward(data).astype(np.float32))  # (1, 1, H, W)
         size = max(content.meta["working_shape"])
         h, w = tensor.shape[-2:]
         factor = size / max(h, w)
@@ -285,6 +286,8 @@ class VolumeModality(Modality):
             content.meta["working_shape"] = shape
         mask_path = getattr(args, "mask", None)
         if mask_path is not None:
+            if hasattr(extractor, "slice_axes"):
+                raise OptionError("--mask works with the 3-D extractors (conv3d, inflated-vgg), not with slices")
             mask = self.read_mask(Path(mask_path), content)
             content.meta["mask"] = mask
             m = torch.from_numpy(mask.astype(np.float32))[None, None]
@@ -331,6 +334,14 @@ class VolumeModality(Modality):
         }
 
 
+def _disk_header(path: Path, img: Any) -> Any:
+    """The header exactly as stored (nibabel's loaded header has ``scl_slope``/``inter`` moved out)."""
+    from nibabel.openers import ImageOpener
+
+    with ImageOpener(str(path)) as handle:
+        return type(img.header).from_fileobj(handle)
+
+
 def _say(message: str) -> None:
     import sys
 
@@ -368,7 +379,7 @@ def write_like(
     values = norm.inverse(values)
     slope = float(img.dataobj.slope)
     inter = float(img.dataobj.inter)
-    header = img.header.copy()
+    header = (img.header if as_float32 else content.meta.get("disk_header", img.header)).copy()
     if as_float32:
         dtype = np.dtype(np.float32)
         raw = values.astype(np.float32)
@@ -388,11 +399,9 @@ def write_like(
         if raw.ndim == 4:
             keep = keep[..., None].repeat(raw.shape[3], axis=3)
         raw[keep] = original.astype(raw.dtype)[keep]
-    header.set_data_dtype(dtype)
-    header["scl_slope"] = slope if (slope, inter) != (1.0, 0.0) else np.nan
-    header["scl_inter"] = inter if (slope, inter) != (1.0, 0.0) else np.nan
     if as_float32:
-        header["cal_min"], header["cal_max"] = 0, 0
+        header.set_data_dtype(dtype)
+        header["scl_slope"], header["scl_inter"] = np.nan, np.nan
     with ImageOpener(str(path), "wb") as handle:
         header.write_to(handle)
         header.data_to_fileobj(raw, handle, rescale=False)
