@@ -233,11 +233,12 @@ def estimate_memory(
 
     Runs the extractor on a ``meta`` tensor to get every layer's activation size (no memory),
     then counts: each activation kept for the backward pass, one gradient buffer of the largest
-    two activations, the Gram matrices, the input-sized buffers (input, content, gradient, best
+    two activations, the largest im2col workspace of a convolution (``C_in * k^d`` values per
+    output position, twice: forward and backward; CPU convolutions unfold their input), the input-sized buffers (input, content, gradient, best
     iterate, L-BFGS's ``2 * history_size`` direction vectors) and the content targets.
     """
     n_input = channels * math.prod(shape)
-    sizes = _activation_sizes(extractor, shape, channels, layers)
+    sizes, columns = _activation_sizes(extractor, shape, channels, layers)
     stored = sum(sizes)
     grad = sum(sorted(sizes)[-2:])
     input_buffers = (6 + 2 * history_size) * n_input
@@ -247,27 +248,37 @@ def estimate_memory(
 
 def _activation_sizes(
     extractor: FeatureExtractor, shape: Sequence[int], channels: int, layers: Sequence[str] | None
-) -> list[int]:
+) -> tuple[list[int], int]:
+    """Element counts of every activation up to the deepest layer, and the largest im2col buffer."""
     names = list(layers) if layers is not None else None
     if isinstance(extractor, SliceExtractor):
         base = extractor.base
         sizes: list[int] = []
+        columns = 0
         n = extractor.slices_per_step
         for axis in ("all", *extractor.slice_axes):
             d = SLICE_AXES["axial" if axis == "all" else axis]
             plane = [s for i, s in enumerate(shape) if i != d]
             count = shape[d] if axis == "all" or not n else min(n, shape[d])
-            sizes += [count * s for s in _activation_sizes(base, plane, base.in_channels, None)]
-        return sizes
+            sub, col = _activation_sizes(base, plane, base.in_channels, None)
+            sizes += [count * s for s in sub]
+            columns = max(columns, count * col)
+        return sizes, columns
     total: list[int] = []
+    columns = 0
     x = torch.empty((1, extractor.in_channels, *shape), device="meta")
     h = x
     deepest = len(extractor.layers) if names is None else 1 + max(extractor.layer_names.index(n) for n in names)
     for module in list(extractor.layers.values())[:deepest]:
-        h = module(h)
+        if isinstance(module, nn.modules.conv._ConvNd):
+            per_position = module.in_channels * math.prod(module.kernel_size)
+            h = module(h)
+            columns = max(columns, per_position * math.prod(h.shape[2:]))
+        else:
+            h = module(h)
         if not isinstance(module, nn.ReLU) or not module.inplace:
             total.append(h.numel())
-    return total
+    return total, columns
 
 
 def fit_working_shape(
