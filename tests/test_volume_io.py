@@ -41,7 +41,9 @@ def test_round_trip_of_nibabel_test_files_is_exact(name: str, tmp_path: Path) ->
     assert _disk_header(out) == _disk_header(path)
     assert np.array_equal(back.affine, img.affine)
     assert back.get_data_dtype() == img.get_data_dtype()
-    assert np.array_equal(np.asanyarray(back.dataobj.get_unscaled()), np.asanyarray(img.dataobj.get_unscaled()))
+    assert np.array_equal(
+        np.asanyarray(back.dataobj.get_unscaled()), np.asanyarray(img.dataobj.get_unscaled())
+    )
     assert np.array_equal(back.get_fdata(), img.get_fdata())
 
 

@@ -61,10 +61,31 @@ def test_cli_mask_and_2d_style(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     nib.Nifti1Image(mask, affine).to_filename(tmp_path / "m.nii.gz")
     Image.fromarray((style[0, :, :, 0].numpy() * 255).astype(np.uint8)).save(tmp_path / "s.png")
     common = ["-n", "3", "--scales", "1", "-q", "--size", "16"]
-    code = main(["run", str(tmp_path / "c.nii.gz"), str(tmp_path / "s.nii.gz"), "-o", str(tmp_path / "o.nii.gz"),
-                 "--mask", str(tmp_path / "m.nii.gz"), "--preview", str(tmp_path / "p.png"), *common])
+    code = main(
+        [
+            "run",
+            str(tmp_path / "c.nii.gz"),
+            str(tmp_path / "s.nii.gz"),
+            "-o",
+            str(tmp_path / "o.nii.gz"),
+            "--mask",
+            str(tmp_path / "m.nii.gz"),
+            "--preview",
+            str(tmp_path / "p.png"),
+            *common,
+        ]
+    )
     assert code == 0 and (tmp_path / "p.png").stat().st_size > 0
     out = np.asanyarray(nib.load(tmp_path / "o.nii.gz").dataobj)
     assert out.dtype == np.int16 and np.array_equal(out[mask == 0], data[mask == 0])
-    code = main(["run", str(tmp_path / "c.nii.gz"), str(tmp_path / "s.png"), "-o", str(tmp_path / "o2.nii.gz"), *common])
+    code = main(
+        [
+            "run",
+            str(tmp_path / "c.nii.gz"),
+            str(tmp_path / "s.png"),
+            "-o",
+            str(tmp_path / "o2.nii.gz"),
+            *common,
+        ]
+    )
     assert code == 0 and nib.load(tmp_path / "o2.nii.gz").shape == data.shape

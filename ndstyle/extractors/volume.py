@@ -107,7 +107,9 @@ class SliceExtractor(FeatureExtractor):
         self.default_content_layers = tuple(f"all/{n}" for n in base.default_content_layers)
         per_axis = len(self.slice_axes)
         self.default_style_layers = {
-            f"{axis}/{n}": w / per_axis for axis in self.slice_axes for n, w in base.default_style_layers.items()
+            f"{axis}/{n}": w / per_axis
+            for axis in self.slice_axes
+            for n, w in base.default_style_layers.items()
         }
 
     @property
@@ -184,13 +186,19 @@ class InflatedExtractor(FeatureExtractor):
 def _inflate_module(module: nn.Module, depth: int | None) -> nn.Module:
     if isinstance(module, nn.Conv2d):
         k = depth or module.kernel_size[0]
+        kh, kw = module.kernel_size
+        sh, sw = module.stride
+        if isinstance(module.padding, str):
+            raise OptionError(f"cannot inflate a Conv2d with padding={module.padding!r}; give explicit sizes")
+        ph, pw = module.padding
+        dh, dw = module.dilation
         conv = nn.Conv3d(
             module.in_channels,
             module.out_channels,
-            (k, *module.kernel_size),
-            stride=(module.stride[0], *module.stride),
-            padding=(module.padding[0] if depth is None else k // 2, *module.padding),  # type: ignore[misc]
-            dilation=(module.dilation[0] if depth is None else 1, *module.dilation),
+            (k, kh, kw),
+            stride=(sh, sh, sw),
+            padding=(ph if depth is None else k // 2, ph, pw),
+            dilation=(dh if depth is None else 1, dh, dw),
             bias=module.bias is not None,
             padding_mode=module.padding_mode,
         )
@@ -209,7 +217,9 @@ def _inflate_module(module: nn.Module, depth: int | None) -> nn.Module:
     raise OptionError(f"cannot inflate a {type(module).__name__} layer to 3-D (conv, ReLU and pooling only)")
 
 
-def inflate(base: FeatureExtractor, in_channels: int | None = None, depth: int | None = None) -> InflatedExtractor:
+def inflate(
+    base: FeatureExtractor, in_channels: int | None = None, depth: int | None = None
+) -> InflatedExtractor:
     """Inflate a 2-D extractor of Conv2d/ReLU/pooling layers to 3-D (Carreira & Zisserman 2017).
 
     Each ``k x k`` kernel is repeated ``k`` (or ``depth``) times along a new depth axis and divided
@@ -217,7 +227,8 @@ def inflate(base: FeatureExtractor, in_channels: int | None = None, depth: int |
     """
     if base.spatial_dims != 2:
         raise OptionError(f"only 2-D extractors can be inflated, got {base.describe()}")
-    return InflatedExtractor(base, base.in_channels if in_channels is None else in_channels, depth).freeze()  # type: ignore[return-value]
+    channels = base.in_channels if in_channels is None else in_channels
+    return InflatedExtractor(base, channels, depth).freeze()  # type: ignore[return-value]
 
 
 # -- memory ---------------------------------------------------------------------------------------
@@ -233,9 +244,10 @@ def estimate_memory(
 
     Runs the extractor on a ``meta`` tensor to get every layer's activation size (no memory),
     then counts: each activation kept for the backward pass, one gradient buffer of the largest
-    two activations, the largest im2col workspace of a convolution (``C_in * k^d`` values per
-    output position, twice: forward and backward; CPU convolutions unfold their input), the input-sized buffers (input, content, gradient, best
-    iterate, L-BFGS's ``2 * history_size`` direction vectors) and the content targets.
+    two activations, the input-sized buffers (input, content, gradient, best iterate, L-BFGS's
+    ``2 * history_size`` direction vectors) and the parameters. Checked against the measured peak
+    RSS growth of real runs (``tests/test_volume_extractors.py``, ``docs/volumes.md``); the CPU
+    convolution workspaces are transient and not counted.
     """
     n_input = channels * math.prod(shape)
     sizes, columns = _activation_sizes(extractor, shape, channels, layers)
@@ -268,7 +280,9 @@ def _activation_sizes(
     columns = 0
     x = torch.empty((1, extractor.in_channels, *shape), device="meta")
     h = x
-    deepest = len(extractor.layers) if names is None else 1 + max(extractor.layer_names.index(n) for n in names)
+    deepest = (
+        len(extractor.layers) if names is None else 1 + max(extractor.layer_names.index(n) for n in names)
+    )
     for module in list(extractor.layers.values())[:deepest]:
         if isinstance(module, nn.modules.conv._ConvNd):
             per_position = module.in_channels * math.prod(module.kernel_size)
@@ -317,7 +331,12 @@ def _conv3d(spatial_dims: int, in_channels: int, *, seed: int = 0, **options: An
 
 
 def _slices(
-    spatial_dims: int, in_channels: int, *, seed: int = 0, base: FeatureExtractor | None = None, **options: Any
+    spatial_dims: int,
+    in_channels: int,
+    *,
+    seed: int = 0,
+    base: FeatureExtractor | None = None,
+    **options: Any,
 ) -> FeatureExtractor:
     if spatial_dims != 3:
         raise OptionError(f"'slices' is for volumes (3 spatial axes), got {spatial_dims}")

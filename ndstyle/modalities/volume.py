@@ -95,7 +95,7 @@ def read_nifti(path: Path) -> tuple[Any, np.ndarray]:
     if not path.is_file():
         raise InputFileError(f"{str(path)!r} does not exist or is not a file")
     try:
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))
         data = np.asarray(img.dataobj, dtype=np.float64)
     except Exception as error:  # nibabel raises many types for corrupt files
         raise InputFileError(f"{str(path)!r} is not a readable NIfTI file ({error})") from error
@@ -161,7 +161,9 @@ class VolumeModality(Modality):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Volume options (prefixed ``--vol-`` where a name could clash)."""
         g = parser.add_argument_group("volumes (.nii, .nii.gz)")
-        g.add_argument("--mask", type=Path, default=None, help="NIfTI mask on the content's grid: style inside")
+        g.add_argument(
+            "--mask", type=Path, default=None, help="NIfTI mask on the content's grid: style inside"
+        )
         g.add_argument(
             "--vol-normalize",
             choices=("percentile", "zscore"),
@@ -287,7 +289,9 @@ class VolumeModality(Modality):
         mask_path = getattr(args, "mask", None)
         if mask_path is not None:
             if hasattr(extractor, "slice_axes"):
-                raise OptionError("--mask works with the 3-D extractors (conv3d, inflated-vgg), not with slices")
+                raise OptionError(
+                    "--mask works with the 3-D extractors (conv3d, inflated-vgg), not with slices"
+                )
             mask = self.read_mask(Path(mask_path), content)
             content.meta["mask"] = mask
             m = torch.from_numpy(mask.astype(np.float32))[None, None]
@@ -382,7 +386,7 @@ def write_like(
     header = (img.header if as_float32 else content.meta.get("disk_header", img.header)).copy()
     if as_float32:
         dtype = np.dtype(np.float32)
-        raw = values.astype(np.float32)
+        raw: np.ndarray = values.astype(np.float32)
         slope, inter = 1.0, 0.0
         original = np.asarray(img.dataobj, dtype=np.float64)
     else:
