@@ -125,3 +125,9 @@ def test_memory_estimate_within_30_percent_of_measured_peak(n: int) -> None:
     net = build_extractor("conv3d", spatial_dims=3, in_channels=1)
     estimate = estimate_memory(net, (n, n, n))
     assert 0.7 * measured <= estimate <= 1.3 * measured, (estimate, measured)
+
+
+def test_memory_limit_too_low_is_refused() -> None:
+    net = build_extractor("conv3d", spatial_dims=3, in_channels=1)
+    with pytest.raises(OptionError, match="max-memory"):
+        fit_working_shape(net, (64, 64, 64), 1, max_gb=1e-4)

@@ -311,7 +311,11 @@ def fit_working_shape(
     factor = (limit / need) ** (1 / 3)
     while factor > 0.05:
         smaller = tuple(max(2, int(n * factor)) for n in shape)
-        if estimate_memory(extractor, smaller, channels) <= limit:
+        try:
+            fits = estimate_memory(extractor, smaller, channels) <= limit
+        except RuntimeError:  # the grid became too small for the layers
+            break
+        if fits:
             if say is not None:
                 say(
                     f"ndstyle: working grid {shape} needs ~{need / 1e9:.1f} GB (> --max-memory "
@@ -319,7 +323,10 @@ def fit_working_shape(
                 )
             return smaller
         factor *= 0.9
-    raise OptionError(f"even a tiny working grid exceeds --max-memory {limit / 1e9:.1f} GB")
+    raise OptionError(
+        f"working grid {shape} needs ~{need / 1e9:.1f} GB and no grid the extractor can take fits "
+        f"--max-memory {limit / 1e9:.1f} GB; raise --max-memory"
+    )
 
 
 # -- registration ---------------------------------------------------------------------------------

@@ -274,6 +274,7 @@ class VolumeModality(Modality):
             raise OptionError(
                 "a 2-D style image needs the 2.5-D extractor: use --extractor slices (or a 3-D style volume)"
             )
+        _check_fits(extractor, tuple(content.tensor.shape[1:]), channels, options)
         limit = getattr(args, "max_memory", None)
         shape = fit_working_shape(
             extractor,
@@ -336,6 +337,22 @@ class VolumeModality(Modality):
             "orientation": m["orientation"],
             "working grid": m["working_shape"],
         }
+
+
+def _check_fits(extractor: Any, shape: tuple[int, ...], channels: int, options: dict[str, Any]) -> None:
+    """Refuse working grids too small for the extractor's layers with one line (tiny grids only)."""
+    if min(shape) >= 32:
+        return
+    layers = list(options.get("style_layers") or extractor.default_style_layers)
+    layers += list(options.get("content_layers") or extractor.default_content_layers)
+    try:
+        with torch.no_grad():
+            extractor(torch.zeros((1, channels, *shape)), layers)
+    except RuntimeError as error:
+        raise ShapeError(
+            f"working grid {shape} is too small for {extractor.describe()} (layers {layers}); "
+            f"raise --size or use shallower --style-layers/--content-layers"
+        ) from error
 
 
 def _disk_header(path: Path, img: Any) -> Any:
