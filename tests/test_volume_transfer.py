@@ -89,3 +89,22 @@ def test_cli_mask_and_2d_style(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         ]
     )
     assert code == 0 and nib.load(tmp_path / "o2.nii.gz").shape == data.shape
+
+
+def test_inflated_extractor_with_mask_through_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(V, "default_2d_extractor", _base2d)
+    content, style = _pair(16)
+    data = (content[0].numpy() * 255).astype(np.uint8)
+    nib.Nifti1Image(data, np.eye(4)).to_filename(tmp_path / "c.nii")
+    nib.Nifti1Image(style[0].numpy(), np.eye(4)).to_filename(tmp_path / "s.nii")
+    mask = np.zeros(data.shape, np.uint8)
+    mask[4:12, 4:12, 4:12] = 1
+    nib.Nifti1Image(mask, np.eye(4)).to_filename(tmp_path / "m.nii")
+    c, s, m, o = (str(tmp_path / n) for n in ("c.nii", "s.nii", "m.nii", "o.nii"))
+    assert (
+        main(["run", c, s, "-o", o, "--mask", m, "-e", "inflated-vgg", "-n", "2", "--scales", "1", "-q"]) == 0
+    )
+    out = np.asanyarray(nib.load(o).dataobj)
+    assert out.dtype == np.uint8 and np.array_equal(out[mask == 0], data[mask == 0])

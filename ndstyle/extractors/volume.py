@@ -278,7 +278,9 @@ def _activation_sizes(
         return sizes, columns
     total: list[int] = []
     columns = 0
-    x = torch.empty((1, extractor.in_channels, *shape), device="meta")
+    convs = [m for m in extractor.layers.values() if isinstance(m, nn.modules.conv._ConvNd)]
+    first = convs[0].in_channels if convs else extractor.in_channels  # after preprocess/adapters
+    x = torch.empty((1, first, *shape), device="meta")
     h = x
     deepest = (
         len(extractor.layers) if names is None else 1 + max(extractor.layer_names.index(n) for n in names)
