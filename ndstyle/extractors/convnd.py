@@ -181,10 +181,18 @@ class ConvNdExtractor(FeatureExtractor):
         return (x - self.input_mean.to(x.dtype)) / self.input_std.to(x.dtype)
 
     def min_input_size(self, layers: Sequence[str]) -> int:
-        """Inputs must survive the poolings before the deepest of ``layers``."""
+        """Inputs must survive the poolings, and each reflect padding needs more positions than it pads."""
         deepest = max(self.layer_names.index(name) for name in layers)
-        pools = sum(1 for name in self.layer_names[: deepest + 1] if name.startswith("pool"))
-        return self.config.pool_size**pools
+        factor, needed = 1, 1
+        for name in self.layer_names[: deepest + 1]:
+            module = self.layers[name]
+            if name.startswith("pool"):
+                factor *= self.config.pool_size
+                needed = max(needed, factor)
+            elif isinstance(module, nn.modules.conv._ConvNd):
+                padding = module.padding[0] if isinstance(module.padding, tuple) else 0
+                needed = max(needed, factor * (int(padding) + 1))
+        return needed
 
     def describe(self) -> str:
         """One line: architecture and where the weights come from."""
