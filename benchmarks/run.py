@@ -222,7 +222,8 @@ def write_report(out: Path, results: dict) -> None:
         lines += [
             "## Time to quality (2-D, offline VGG-16, objective evaluated at the working size)",
             "",
-            "| pair | size | reference s | reference J | ndstyle s | ndstyle J | ndstyle s to reach reference J | ratio | peak MB ref / nd |",
+            "| pair | size | reference s | reference J | ndstyle s | ndstyle J "
+            "| ndstyle s to reach reference J | ratio | peak MB ref / nd |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for row in results["tq"]:
