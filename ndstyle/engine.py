@@ -489,8 +489,9 @@ def _optimise_level(
         total = terms.total
         if not torch.isfinite(total):
             raise NonFiniteCostError(
-                f"the cost became {float(total)} at step {step_offset + len(last) + 1} "
-                f"(content {float(terms.content):.4g}, style {float(terms.style):.4g}); lower the "
+                f"the cost became {float(total.detach())} at step {step + 1} "
+                f"(content {float(terms.content.detach()):.4g}, style "
+                f"{float(terms.style.detach()):.4g}); lower the "
                 f"learning rate or the style weight, or use precision='fp32'"
             )
         total.backward()

@@ -151,10 +151,11 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
     ``(B, C, *spatial)`` with any number of spatial axes (axes of size 1 contribute 0).
     """
     dims = spatial_dims_of(x, "input")
-    total = torch.zeros((), dtype=torch.float32, device=x.device)
+    values = x if x.dtype == torch.float64 else x.float()
+    total = torch.zeros((), dtype=values.dtype, device=x.device)
     for axis in range(2, 2 + dims):
         if x.shape[axis] > 1:
-            total = total + torch.diff(x.float(), dim=axis).pow(2).mean()
+            total = total + torch.diff(values, dim=axis).pow(2).mean()
     return total
 
 
