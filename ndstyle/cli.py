@@ -294,7 +294,8 @@ def _check_number(option: str, value: float | None, *, minimum: float, strict: b
         return
     if not math.isfinite(value) or value < minimum or (strict and value == minimum):
         bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise OptionError(f"{option} must be a finite number {bound}, got {value!r}")
+        name = option.lstrip("-").replace("-", "_")
+        raise OptionError(f"{option}: {name} must be a finite number {bound}, got {value!r}")
 
 
 def check_run_options(args: argparse.Namespace) -> None:

@@ -320,6 +320,7 @@ def stylize(
                     [int(v) for v in per_level],
                     factors,
                     seed,
+                    init if isinstance(init, str) else "tensor",
                     precision,
                     list(bounds) if bounds is not None else None,
                     dev.type,
@@ -330,7 +331,7 @@ def stylize(
                 "content": [content_b],
                 "styles": styles_b,
                 "mask": [mask_b],
-                "init": [current.cpu()],
+                "init": [init if isinstance(init, torch.Tensor) else None],
                 "extractor weights": list(net.state_dict().values()),
             },
         )
