@@ -384,6 +384,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     for path in inputs:
         check_input_file(path)
     modality = modality_for_path(args.content, args.modality)
+    if not args.modality:
+        for style in args.styles:
+            other = modality_for_path(style)
+            if other.name != modality.name:
+                raise OptionError(
+                    f"style {str(style)!r} is a {other.name} file but the content {str(args.content)!r} "
+                    f"is a {modality.name} file; give a {modality.name} style "
+                    f"({', '.join(modality.extensions)}) or choose one reader with --modality"
+                )
     outputs = [args.output] + ([args.preview] if args.preview is not None else [])
     for out in outputs:
         check_output_path(out, overwrite=args.overwrite, inputs=inputs)
