@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,3 +50,14 @@ def assert_one_error_line(err: str, *fragments: str) -> None:
     assert "Traceback" not in err
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+def _npy(path: Path) -> None:
+    np.save(path, np.random.default_rng(0).random((1, 16, 16)).astype(np.float32))
+
+
+#: extension -> writer of a small valid file. ONE line per reader: the bad-input matrix
+#: (test_reliability_inputs.py) and the fuzzing (test_reliability_fuzz.py) then cover it.
+VALID_FILES: dict[str, Callable[[Path], None]] = {
+    ".npy": _npy,
+}

@@ -1,9 +1,9 @@
 """The bad-input matrix: every entry point refuses with one clear line and leaves nothing behind.
 
-Table-driven. To cover a new reader, add ONE line to ``VALID_FILES`` (extension -> a function that
-writes a small valid file); the generic corruptions (garbage bytes, zero bytes, truncation) then
-run for it through the CLI and the API. Extensions without a row still get garbage and empty
-files, because the tables below iterate over :func:`ndstyle.modalities.all_modalities`.
+Table-driven. To cover a new reader, add ONE line to ``VALID_FILES`` in ``_reliability_util.py``
+(extension -> a function that writes a small valid file); the generic corruptions (garbage
+bytes, zero bytes, truncation) then run for it through the CLI and the API. Extensions without a
+row still get garbage and empty files: the tables iterate over ``all_modalities()``.
 """
 
 from __future__ import annotations
@@ -16,22 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _reliability_util import FAST, assert_one_error_line, run_cli, snapshot, write_pair
+from _reliability_util import FAST, VALID_FILES, assert_one_error_line, run_cli, snapshot, write_pair
 
 from ndstyle import stylize
 from ndstyle.errors import NdstyleError, OptionError, ShapeError
 from ndstyle.modalities import all_modalities
 from ndstyle.modalities.base import Modality
-
-
-def _npy(path: Path) -> None:
-    np.save(path, np.random.default_rng(0).random((1, 16, 16)).astype(np.float32))
-
-
-#: extension -> writer of a small valid file. One line per reader.
-VALID_FILES: dict[str, Callable[[Path], None]] = {
-    ".npy": _npy,
-}
 
 
 def _extensions() -> list[tuple[str, str]]:

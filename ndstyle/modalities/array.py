@@ -18,8 +18,9 @@ def read_npy(path: Path) -> np.ndarray:
         raise InputFileError(f"{str(path)!r} does not exist or is not a file")
     try:
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise InputFileError(f"{str(path)!r} is not a readable .npy array ({error})") from error
+    except Exception as error:  # a corrupt header raises ValueError, EOFError, SyntaxError, TokenError...
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InputFileError(f"{str(path)!r} is not a readable .npy array ({detail})") from error
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
         raise InputFileError(f"{str(path)!r} must hold a numeric array, got dtype {array.dtype}")
     return array
