@@ -490,7 +490,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         facts = {"kind": "ndstyle weights", **describe_file(args.file)}
     else:
         modality = modality_for_path(args.file, args.modality)
-        facts = {"modality": modality.name, **modality.info(args.file)}
+        details = read_input(modality, args.file, lambda: modality.info(args.file))
+        facts = {"modality": modality.name, **details}
     for key, value in facts.items():
         print(f"{key}: {value}")
     return 0

@@ -16,9 +16,18 @@ def read_npy(path: Path) -> np.ndarray:
     """Load a ``.npy`` file without pickles, with one-line errors."""
     if not path.is_file():
         raise InputFileError(f"{str(path)!r} does not exist or is not a file")
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic != b"\x93NUMPY":
+        raise InputFileError(f"{str(path)!r} is not a .npy file (it lacks the NumPy header)")
     try:
         array = np.load(path, allow_pickle=False)
     except Exception as error:  # a corrupt header raises ValueError, EOFError, SyntaxError, TokenError...
+        if "pickled" in str(error):
+            raise InputFileError(
+                f"{str(path)!r} holds pickled Python objects; ndstyle never unpickles files "
+                f"(save a numeric array instead)"
+            ) from error
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise InputFileError(f"{str(path)!r} is not a readable .npy array ({detail})") from error
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
