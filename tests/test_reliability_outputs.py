@@ -225,3 +225,39 @@ def test_bad_output_locations(pair, tmp_path, capsys):
         assert rc == 1
         assert_one_error_line(err, fragment)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["content.npy", "style.npy"]
+
+
+def test_save_every_writes_a_marked_partial_file_removed_on_success(pair, tmp_path, capsys, monkeypatch):
+    from ndstyle.engine import stylize
+    from ndstyle.errors import NonFiniteCostError
+
+    content, style = pair
+    out = tmp_path / "o.npy"
+    partial = tmp_path / "o.partial.npy"
+    seen = []
+
+    def transfer(self, content, styles, args, options):
+        saver = options["callback"]
+
+        def callback(info):
+            saver(info)
+            seen.append(partial.exists())
+            if fail and info.record.step == 4:
+                raise NonFiniteCostError("the cost became nan at step 4")
+
+        return stylize(content.tensor, [s.tensor for s in styles], **{**options, "callback": callback})
+
+    monkeypatch.setattr(ArrayModality, "transfer", transfer)
+    argv = ["run", content, style, "-o", out, "-n", "5", "--scales", "1", "-q", "--save-every", "2"]
+    fail = True
+    rc, _, err = run_cli(capsys, *argv)
+    assert rc == 1
+    assert_one_error_line(err, "nan at step 4", "best result so far", str(partial))
+    assert not out.exists() and np.load(partial).shape == (1, 16, 16)  # the real name stays free
+    assert seen == [False, True, True, True]
+    partial.unlink()
+    fail = False
+    rc, _, err = run_cli(capsys, *argv)
+    assert rc == 0, err
+    assert out.exists() and not partial.exists()
+    assert leftover_temporaries(tmp_path) == []
