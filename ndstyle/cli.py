@@ -13,7 +13,9 @@ import functools
 import inspect
 import math
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -539,9 +541,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a job scheduler, ``kill``) handled like Ctrl-C: best result saved, no partial files."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``ndstyle`` and ``python -m ndstyle``; returns the exit code."""
-    parser = _build_parser()
+    """Entry point of ``ndstyle`` and ``python -m ndstyle``; returns the exit code.
+
+    Exit codes: 0 success, 1 error (one line on stderr), 2 usage, 130 Ctrl-C, 143 SIGTERM.
+    """
+    try:
+        parser = _build_parser()
+    except Exception as error:  # a broken plugin module must not show a traceback either
+        print(f"ndstyle: error: {_one_line(error)}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -554,18 +567,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     handler = commands.get(args.command) or args.handler
     verbose = getattr(args, "verbose", False)
+    terminated = False
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        nonlocal terminated
+        terminated = True
+        raise _Terminated
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return handler(args)
     except KeyboardInterrupt:
         if verbose:
             traceback.print_exc()
-        print("ndstyle: interrupted", file=sys.stderr)
-        return 130
+        print("ndstyle: terminated" if terminated else "ndstyle: interrupted", file=sys.stderr)
+        return 143 if terminated else 130
     except Exception as error:  # never a library traceback without -v
         if verbose:
             traceback.print_exc()
         print(f"ndstyle: error: {_one_line(error)}", file=sys.stderr)
-        return 130 if isinstance(error, InterruptedRun) else 1
+        if isinstance(error, InterruptedRun):
+            return 143 if terminated else 130
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _one_line(error: BaseException) -> str:

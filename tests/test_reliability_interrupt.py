@@ -204,3 +204,24 @@ def test_sigint_saves_marked_result_and_resume_matches_uninterrupted_run(tmp_pat
     rc, _, err = run_cli(capsys, *argv[:4], reference, *argv[5:])
     assert rc == 0, err
     assert np.array_equal(np.load(out), np.load(reference))
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path):
+    """Job schedulers stop jobs with SIGTERM: same marked result, no partial files, exit 143."""
+    content, style = write_pair(tmp_path)
+    out = tmp_path / "out.npy"
+    checkpoint = tmp_path / "out.npy.checkpoint.safetensors"
+    argv = ["run", content, style, "-o", out, "-n", "40", "--scales", "1", "-q", "--checkpoint-every", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_CLI, *map(str, argv)], env=env, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert_one_error_line(stderr, "interrupted after", "out.interrupted.npy")
+    assert not out.exists() and (tmp_path / "out.interrupted.npy").exists()
+    assert leftover_temporaries(tmp_path) == []
