@@ -56,8 +56,88 @@ def _npy(path: Path) -> None:
     np.save(path, np.random.default_rng(0).random((1, 16, 16)).astype(np.float32))
 
 
+def _image(path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8)).save(path)
+
+
+def _audio(path: Path) -> None:
+    import soundfile
+
+    t = np.arange(4000) / 8000
+    soundfile.write(path, (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 8000)
+
+
+def _nifti(path: Path) -> None:
+    import nibabel
+
+    data = np.random.default_rng(0).random((16, 16, 16)).astype(np.float32)
+    nibabel.save(nibabel.Nifti1Image(data, np.diag([1.0, 1.0, 2.0, 1.0])), str(path))
+
+
+def _csv(path: Path) -> None:
+    t = np.arange(512) / 256
+    values = np.stack([np.sin(2 * np.pi * 3 * t), np.cos(2 * np.pi * 5 * t)], axis=1)
+    np.savetxt(path, values, delimiter=",", header="lead_I,lead_II", comments="")
+
+
+def _wfdb(path: Path) -> None:
+    import wfdb
+
+    t = np.arange(512) / 256
+    signal = np.stack([np.sin(2 * np.pi * 3 * t), np.cos(2 * np.pi * 5 * t)], axis=1)
+    wfdb.wrsamp(
+        path.stem,
+        fs=256,
+        units=["mV", "mV"],
+        sig_name=["I", "II"],
+        p_signal=signal,
+        fmt=["16", "16"],
+        write_dir=str(path.parent),
+    )
+
+
 #: extension -> writer of a small valid file. ONE line per reader: the bad-input matrix
-#: (test_reliability_inputs.py) and the fuzzing (test_reliability_fuzz.py) then cover it.
+#: (test_reliability_inputs.py) and the fuzzing (test_reliability_fuzz.py) then cover it. Rows for
+#: extensions no modality reads are unused; a row the reader does not accept is skipped.
 VALID_FILES: dict[str, Callable[[Path], None]] = {
     ".npy": _npy,
+    ".png": _image,
+    ".jpg": _image,
+    ".jpeg": _image,
+    ".tif": _image,
+    ".tiff": _image,
+    ".bmp": _image,
+    ".wav": _audio,
+    ".flac": _audio,
+    ".ogg": _audio,
+    ".nii": _nifti,
+    ".nii.gz": _nifti,
+    ".csv": _csv,
+    ".hea": _wfdb,
 }
+
+
+def valid_file(modality: object, ext: str, path: Path) -> Path:
+    """Write a valid ``ext`` file at ``path`` that ``modality`` reads, or skip the test."""
+    import argparse
+
+    import pytest
+
+    if ext not in VALID_FILES:
+        pytest.skip(f"no valid-file factory for {ext} in VALID_FILES")
+    VALID_FILES[ext](path)
+    try:
+        modality.load(path, argparse.Namespace(**PARSER_DEFAULTS))  # type: ignore[attr-defined]
+    except Exception as error:  # noqa: BLE001 - the factory does not fit this reader
+        pytest.skip(f"VALID_FILES[{ext!r}] is not accepted by the {ext} reader: {error}")
+    return path
+
+
+def _parser_defaults() -> dict[str, object]:
+    return vars(cli._build_parser().parse_args(["run", "c", "s", "-o", "o"]))
+
+
+PARSER_DEFAULTS = _parser_defaults()

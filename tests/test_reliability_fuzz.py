@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _reliability_util import VALID_FILES
+from _reliability_util import valid_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -83,20 +83,16 @@ def test_random_bytes(modality, ext, data):
     _check_reader(modality, ext, data)
 
 
-def _valid_bytes(ext: str) -> bytes:
-    if ext not in VALID_FILES:
-        pytest.skip(f"no valid-file factory for {ext}")
+def _valid_bytes(modality: str, ext: str) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"valid{ext}"
-        VALID_FILES[ext](path)
-        return path.read_bytes()
+        return valid_file(all_modalities()[modality], ext, Path(folder) / f"valid{ext}").read_bytes()
 
 
 @pytest.mark.parametrize("modality,ext", _readers())
 @FUZZ
 @given(cut=st.floats(0, 1, exclude_max=True))
 def test_truncated_valid_files(modality, ext, cut):
-    data = _valid_bytes(ext)
+    data = _valid_bytes(modality, ext)
     _check_reader(modality, ext, data[: int(cut * len(data))])
 
 
@@ -110,7 +106,7 @@ def test_truncated_valid_files(modality, ext, cut):
     )
 )
 def test_bit_flipped_valid_files(modality, ext, flips):
-    data = bytearray(_valid_bytes(ext))
+    data = bytearray(_valid_bytes(modality, ext))
     for where, mask in flips:
         data[int(where * len(data))] ^= mask
     _check_reader(modality, ext, bytes(data))

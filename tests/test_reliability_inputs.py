@@ -16,7 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _reliability_util import FAST, VALID_FILES, assert_one_error_line, run_cli, snapshot, write_pair
+from _reliability_util import (
+    FAST,
+    PARSER_DEFAULTS,
+    VALID_FILES,
+    assert_one_error_line,
+    run_cli,
+    snapshot,
+    valid_file,
+    write_pair,
+)
 
 from ndstyle import stylize
 from ndstyle.errors import NdstyleError, OptionError, ShapeError
@@ -85,7 +94,7 @@ def test_corrupt_files_are_refused_by_the_cli(tmp_path, capsys, modality, ext, k
     CORRUPTIONS[kind](bad, ext)
     good = tmp_path / f"good{ext}"
     if ext in VALID_FILES:
-        VALID_FILES[ext](good)
+        valid_file(all_modalities()[modality], ext, good)
     else:
         good = bad
     content, style = (bad, good) if role == "content" else (good, bad)
@@ -105,7 +114,7 @@ def test_corrupt_files_are_refused_by_the_api(tmp_path, modality, ext, kind):
     CORRUPTIONS[kind](bad, ext)
     reader: Modality = all_modalities()[modality]
     with pytest.raises(NdstyleError) as error:
-        reader.load(bad, argparse.Namespace())
+        reader.load(bad, argparse.Namespace(**PARSER_DEFAULTS))
     message = str(error.value)
     assert str(bad) in message and "\n" not in message
 
