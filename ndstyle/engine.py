@@ -248,7 +248,8 @@ def stylize(
         raise OptionError(f"checkpoint_every must be an integer >= 0, got {checkpoint_every!r}")
     if (checkpoint_every or resume) and checkpoint is None:
         raise OptionError("checkpoint_every and resume need checkpoint=<path of the checkpoint file>")
-    memory_limit = None if isinstance(max_memory, str) and max_memory == "auto" else parse_size(max_memory)
+    auto_memory = isinstance(max_memory, str) and max_memory == "auto"
+    memory_limit = None if auto_memory else parse_size(max_memory)
 
     dev = resolve_device(device)
     autocast = resolve_precision(precision)
@@ -289,7 +290,7 @@ def stylize(
         raise OptionError(f"steps gives {len(per_level)} values for {len(factors)} pyramid levels")
 
     mask_b = _prepare_mask(mask, full_shape)
-    if max_memory is not None:
+    if auto_memory or memory_limit is not None:
         needed = estimate_memory(
             net, full_shape, loss.layers, optimizer=optimizer, style_shapes=[s.shape[2:] for s in styles_b]
         )

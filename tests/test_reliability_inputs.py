@@ -285,6 +285,8 @@ def test_memory_estimate_is_refused_before_allocating(monkeypatch):
     assert big == 32**3 * small
     # relu1_1 alone: 32 channels at every position, counted twice (forward + backward) in the estimate
     assert estimate_memory(net, (512,) * 3, layers) > 2 * 4 * 32 * 512**3
+    for off in (None, "none"):  # the check can be switched off
+        assert stylize(X, X, steps=1, scales=1, progress=False, max_memory=off).history
     calls = []
     monkeypatch.setattr(engine, "_initial", lambda *a: calls.append(a))
     with pytest.raises(OptionError, match=r"needs about .* but 1 KiB are allowed"):
