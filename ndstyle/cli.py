@@ -407,6 +407,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_output_path(checkpoint, overwrite=True, inputs=(*inputs, *outputs))
         if args.resume and not checkpoint.is_file():
             raise OptionError(f"--resume: no checkpoint {str(checkpoint)!r} to resume from")
+        if not args.resume and checkpoint.exists() and not args.overwrite:
+            raise OptionError(
+                f"checkpoint {str(checkpoint)!r} exists from an earlier run; pass --resume to continue "
+                f"it or --overwrite to start afresh"
+            )
     partial_file = _marked(args.output, "partial")
     interrupted_file = _marked(args.output, "interrupted")
     _say(args, f"modality: {modality.name}")
@@ -601,6 +606,11 @@ def _one_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     message = lines[0] if lines else ""
     name = type(error).__name__
-    if isinstance(error, (NdstyleError, OSError, ValueError, MemoryError)):
+    if isinstance(error, MemoryError) or name == "OutOfMemoryError":
+        return (
+            f"{name}: out of memory ({message.split('.')[0]}); use a smaller --size, fewer or "
+            f"shallower layers, --optimizer adam, or another --device"
+        )
+    if isinstance(error, (NdstyleError, OSError, ValueError)):
         return f"{name}: {message}" if message else name
     return f"internal error {name}: {message} (run with -v for the traceback)"

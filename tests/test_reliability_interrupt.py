@@ -225,3 +225,26 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
     assert_one_error_line(stderr, "interrupted after", "out.interrupted.npy")
     assert not out.exists() and (tmp_path / "out.interrupted.npy").exists()
     assert leftover_temporaries(tmp_path) == []
+
+
+def test_stale_checkpoint_is_not_overwritten_silently(tmp_path, capsys):
+    content, style = write_pair(tmp_path)
+    out = tmp_path / "o.npy"
+    stale = tmp_path / "o.npy.checkpoint.safetensors"
+    stale.write_bytes(b"an earlier run")
+    rc, _, err = run_cli(capsys, "run", content, style, "-o", out, "--checkpoint-every", "1", *FAST)
+    assert rc == 1
+    assert_one_error_line(err, str(stale), "--resume", "--overwrite")
+    assert stale.read_bytes() == b"an earlier run" and not out.exists()
+
+
+def test_out_of_memory_is_one_line_with_advice(tmp_path, capsys, monkeypatch):
+    content, style = write_pair(tmp_path)
+
+    def transfer(self, content, styles, args, options):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(ArrayModality, "transfer", transfer)
+    rc, _, err = run_cli(capsys, "run", content, style, "-o", tmp_path / "o.npy", *FAST)
+    assert rc == 1
+    assert_one_error_line(err, "out of memory", "--size")
