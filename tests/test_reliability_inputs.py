@@ -79,7 +79,7 @@ BAD_CONTENT_FILES = [
     ("5-D", ".npy", _array_file(np.zeros((1, 2, 2, 2, 2), np.float32)), "1-3 spatial axes"),
     ("strings", ".npy", _array_file(np.array(["a", "b"])), "numeric array"),
     ("complex", ".npy", _array_file(np.zeros((1, 8), np.complex64)), "numeric array"),
-    ("pickled objects", ".npy", _array_file(np.array([{"a": 1}], dtype=object)), "not a readable"),
+    ("pickled objects", ".npy", _array_file(np.array([{"a": 1}], dtype=object)), "never unpickles"),
 ]
 
 
@@ -292,3 +292,21 @@ def test_memory_estimate_is_refused_before_allocating(monkeypatch):
     with pytest.raises(OptionError, match=r"needs about .* but 1 KiB are allowed"):
         stylize(_t(1, 16, 16), _t(1, 16, 16), steps=1, progress=False, max_memory=1024)
     assert calls == []
+
+
+def test_huge_npy_header_is_refused_before_reading(tmp_path, capsys):
+    """A 2 TB array announced by a 128-byte header: refused from the header, nothing allocated."""
+    huge = tmp_path / "huge.npy"
+    with open(huge, "wb") as handle:
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": "<f4", "fortran_order": False, "shape": (1, 8192, 8192, 8192)}
+        )
+    content, _ = write_pair(tmp_path)
+    rc, _, err = run_cli(capsys, "run", huge, content, "-o", tmp_path / "o.npy", *FAST)
+    assert rc == 1
+    assert_one_error_line(err, str(huge), "truncated", "2 TiB")
+    with open(huge, "ab") as handle:  # now the data "exist" (a sparse file): too large for memory
+        handle.truncate(huge.stat().st_size + 4 * 8192**3)
+    rc, _, err = run_cli(capsys, "run", huge, content, "-o", tmp_path / "o.npy", *FAST)
+    assert rc == 1
+    assert_one_error_line(err, str(huge), "needs about", "more than the")
