@@ -12,10 +12,21 @@ from .functional import content_cost, gram_matrix, style_cost, total_variation
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """``ndstyle.train_extractor`` and ``ndstyle.TrainResult``, imported on first use."""
+    if name in ("train_extractor", "TrainResult"):
+        from . import training
+
+        return getattr(training, name)
+    raise AttributeError(f"module 'ndstyle' has no attribute {name!r}")
+
+
 __all__ = [
     "ConvNdExtractor",
     "FeatureExtractor",
     "NdstyleError",
+    "TrainResult",
     "StepInfo",
     "StepRecord",
     "StyleTransferResult",
@@ -27,4 +38,5 @@ __all__ = [
     "style_cost",
     "stylize",
     "total_variation",
+    "train_extractor",
 ]

@@ -98,14 +98,16 @@ def build_extractor(
             ``None`` for a seeded random :class:`ConvNdExtractor`.
         spatial_dims: spatial axes of the inputs.
         in_channels: channels of the inputs.
-        **options: passed to the builder (e.g. ``seed``, ``widths``).
+        **options: passed to the builder (e.g. ``seed``, ``widths``); ``modality`` (the input's
+            modality name) is used to refuse weights files trained on another modality.
 
     Raises:
         OptionError: unknown name (with a suggestion).
-        WeightsIntegrityError: a weights file made for other dims/channels, or corrupt.
+        WeightsIntegrityError: a weights file made for other dims/channels/modality, or corrupt.
         WeightsNotFoundError: a weights path that does not exist.
 
     """
+    modality = options.pop("modality", None)
     if isinstance(spec, FeatureExtractor):
         extractor = spec
     elif spec is None:
@@ -117,7 +119,7 @@ def build_extractor(
         _load_plugins()
         if architecture not in _WEIGHTS_LOADERS:
             raise OptionError(f"weights file {str(path)!r} holds an unknown architecture {architecture!r}")
-        check_weights_fit(path, meta, spatial_dims, in_channels)
+        check_weights_fit(path, meta, spatial_dims, in_channels, modality)
         extractor = _WEIGHTS_LOADERS[architecture](
             path, meta, spatial_dims=spatial_dims, in_channels=in_channels, **options
         )

@@ -256,17 +256,48 @@ class ConvNdExtractor(FeatureExtractor):
 
 
 def check_weights_fit(
-    path: str | os.PathLike[str], meta: dict[str, Any], spatial_dims: int | None, in_channels: int | None
+    path: str | os.PathLike[str],
+    meta: dict[str, Any],
+    spatial_dims: int | None,
+    in_channels: int | None,
+    modality: str | None = None,
 ) -> None:
-    """Refuse weights made for other dims or channels, naming the file and both values."""
-    modality = f" ({meta['modality']})" if meta.get("modality") else ""
+    """Refuse weights made for other dims, channels or modality, naming the file and both sides.
+
+    Args:
+        path: the weights file (for the message).
+        meta: its metadata.
+        spatial_dims: spatial axes of the input, if known.
+        in_channels: channels of the input, if known.
+        modality: the input's modality, if known. Weights trained on another modality are
+            refused unless either side is the generic ``"array"`` modality.
+
+    Raises:
+        WeightsIntegrityError: with one line naming the file, what it was made for and what came.
+
+    """
+    made = meta.get("modality")
+    trained_on = (
+        f"{meta.get('spatial_dims')}-D {made!r} data with {meta.get('in_channels')} channel(s)"
+        if made
+        else f"{meta.get('spatial_dims')}-D inputs with {meta.get('in_channels')} channel(s)"
+    )
+    given = [f"{spatial_dims}-D" if spatial_dims is not None else ""]
+    given.append(f"{modality!r} data" if modality else "")
+    given.append(f"with {in_channels} channel(s)" if in_channels is not None else "")
+    this = " ".join(g for g in given if g)
     if spatial_dims is not None and meta.get("spatial_dims") != spatial_dims:
         raise WeightsIntegrityError(
-            f"weights file {str(path)!r} is for {meta.get('spatial_dims')}-D inputs{modality}, "
-            f"but this input has {spatial_dims} spatial axes"
+            f"weights file {str(path)!r} was made for {trained_on}, but the input is {this}: "
+            f"wrong number of spatial axes; train an extractor on data like this input"
         )
     if in_channels is not None and meta.get("in_channels") != in_channels:
         raise WeightsIntegrityError(
-            f"weights file {str(path)!r} expects {meta.get('in_channels')} input channel(s)"
-            f"{modality}, but this input has {in_channels}"
+            f"weights file {str(path)!r} was made for {trained_on}, but the input is {this}: "
+            f"wrong number of channels; train an extractor on data like this input"
+        )
+    if modality and made and modality != made and "array" not in (modality, made):
+        raise WeightsIntegrityError(
+            f"weights file {str(path)!r} was made for {trained_on}, but the input is {this}: "
+            f"wrong modality; train an extractor on {modality!r} data"
         )

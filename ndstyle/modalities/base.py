@@ -63,8 +63,28 @@ class Modality:
         args: argparse.Namespace,
         options: dict[str, Any],
     ) -> StyleTransferResult:
-        """Run the transfer (default: :func:`ndstyle.stylize` on the tensors)."""
-        return stylize(content.tensor, [s.tensor for s in styles], **options)
+        """Run the transfer (default: :func:`ndstyle.stylize` on the tensors).
+
+        A weights file given as ``extractor`` is loaded here, so that weights trained on another
+        modality are refused with a message naming both modalities.
+        """
+        return stylize(content.tensor, [s.tensor for s in styles], **self.resolve_weights(content, options))
+
+    def resolve_weights(self, content: LoadedInput, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` with a weights-file ``extractor`` loaded and checked against this modality."""
+        from ..extractors import build_extractor, is_weights_path
+
+        spec = options.get("extractor")
+        if not isinstance(spec, (str, Path)) or not is_weights_path(spec):
+            return options
+        extractor = build_extractor(
+            spec,
+            spatial_dims=content.tensor.ndim - 1,
+            in_channels=content.tensor.shape[0],
+            modality=self.name,
+            seed=options.get("seed", 0),
+        )
+        return {**options, "extractor": extractor}
 
     def save(self, path: Path, result: torch.Tensor, content: LoadedInput, args: argparse.Namespace) -> None:
         """Write ``result`` ``(C, *spatial)`` to ``path`` (already a temporary file; atomic)."""

@@ -1,0 +1,365 @@
+"""Extractors for 3-D volumes: random Conv3d, 2.5-D slices of a 2-D net, and a 2-D net inflated to 3-D.
+
+Registered names (``build_extractor(name, spatial_dims=3, in_channels=C)``, ``--extractor name``):
+
+- ``conv3d``: a seeded random :class:`ConvNdExtractor` with widths sized for CPUs.
+- ``slices``: :class:`SliceExtractor`, a 2-D extractor applied to the slices along each axis.
+  Its layer names are ``"{axis}/{layer}"`` with axis ``axial``, ``coronal``, ``sagittal`` (the
+  slices across the third, second and first array axes) or ``all`` (every slice across the third
+  axis, never subsampled; used for the content cost). The slices of one axis are folded into the
+  batch, so a layer's activation is ``(B * n_slices, C_l, h, w)``: the engine's Gram is then per
+  slice and its style cost averages over slices, i.e. every slice is asked to have the style's
+  statistics. A depth-1 input ``(B, C, 1, H, W)`` (a 2-D image used as a style) is the same image
+  for every axis, which makes a 2-D exemplar the style of a volume (a solid texture).
+- ``inflated-vgg``: :func:`inflate`, a 2-D extractor whose ``k x k`` kernels are repeated over a
+  new depth axis and divided by ``k`` (Carreira & Zisserman 2017), pooling made 3-D; same names.
+
+The 2-D network is ``build_extractor("auto", spatial_dims=2, in_channels=3)`` (pretrained VGG
+when available) unless one is passed with ``base=``; grey volumes are repeated to 3 channels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import OptionError
+from . import build_extractor, register_extractor
+from .base import FeatureExtractor
+from .convnd import ConvNdExtractor
+
+#: Axis name -> index of the spatial axis the slices are taken across.
+SLICE_AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
+#: Widths of the default random 3-D extractor (small enough for a 128^3 volume on a CPU).
+CONV3D_WIDTHS = (16, 32, 64, 128)
+#: Default memory limit (GB) for volumes: fits a 24 GiB machine with room to spare.
+DEFAULT_MAX_MEMORY_GB = 20.0
+
+
+def default_2d_extractor(**options: Any) -> FeatureExtractor:
+    """The pretrained 2-D network (``"auto"``), with a clear error if none is installed."""
+    try:
+        return build_extractor("auto", spatial_dims=2, in_channels=3, **options)
+    except OptionError as error:
+        raise OptionError(
+            f"the 2.5-D and inflated volume extractors need a 2-D extractor ('auto' VGG): {error}"
+        ) from error
+
+
+def _channel_adapter(in_channels: int, base_channels: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    if in_channels == base_channels:
+        return lambda x: x
+    if in_channels == 1:
+        return lambda x: x.expand(x.shape[0], base_channels, *x.shape[2:])
+    raise OptionError(
+        f"the 2-D extractor takes {base_channels} channel(s); volumes with {in_channels} channels "
+        f"need a 2-D extractor with as many (grey volumes are repeated to {base_channels})"
+    )
+
+
+def _fold(x: torch.Tensor, axis: int) -> torch.Tensor:
+    """``(B, C, X, Y, Z)`` -> ``(B * n, C, h, w)``: slices across spatial ``axis`` in the batch."""
+    moved = x.movedim(2 + axis, 1)  # (B, n, C, h, w)
+    return moved.reshape(-1, x.shape[1], *moved.shape[3:])
+
+
+class SliceExtractor(FeatureExtractor):
+    """2.5-D: a 2-D extractor on the slices along each axis (see module docstring for names).
+
+    Args:
+        base: a 2-D :class:`FeatureExtractor`.
+        in_channels: channels of the volumes (1 is repeated to ``base.in_channels``).
+        axes: slice orientations used for the style (default: all three).
+        slices_per_step: at most this many slices per axis and call, drawn at random from a
+            generator seeded with ``seed`` (``None``: all slices). ``all/...`` layers never sample.
+        seed: seed of the slice sampling.
+
+    """
+
+    slice_axes: tuple[str, ...]
+
+    def __init__(
+        self,
+        base: FeatureExtractor,
+        in_channels: int = 1,
+        *,
+        axes: Sequence[str] = ("axial", "coronal", "sagittal"),
+        slices_per_step: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        if base.spatial_dims != 2:
+            raise OptionError(f"the slices extractor needs a 2-D extractor, got {base.describe()}")
+        super().__init__(3, in_channels)
+        self.base = base
+        self._adapt = _channel_adapter(in_channels, base.in_channels)
+        self.slice_axes = tuple(axes)
+        for axis in self.slice_axes:
+            if axis not in SLICE_AXES:
+                raise OptionError(f"unknown slice axis {axis!r}; expected {', '.join(SLICE_AXES)}")
+        self.slices_per_step = slices_per_step
+        self.generator = torch.Generator().manual_seed(seed)
+        self.value_range = base.value_range
+        self.default_style_weight = base.default_style_weight
+        self.default_content_layers = tuple(f"all/{n}" for n in base.default_content_layers)
+        per_axis = len(self.slice_axes)
+        self.default_style_layers = {
+            f"{axis}/{n}": w / per_axis
+            for axis in self.slice_axes
+            for n, w in base.default_style_layers.items()
+        }
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """``{all,axial,coronal,sagittal}/{2-D layer}``."""
+        return tuple(f"{a}/{n}" for a in ("all", *SLICE_AXES) for n in self.base.layer_names)
+
+    def forward(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Activations ``(B * n_slices, C_l, h, w)`` per ``"{axis}/{layer}"``."""
+        self.check_input(x)
+        wanted = self.check_layers(layers)
+        x = self._adapt(x)
+        groups: dict[str, list[str]] = {}
+        for name in wanted:
+            axis, layer = name.split("/", 1)
+            groups.setdefault(axis, []).append(layer)
+        flat = [d for d in range(3) if x.shape[2 + d] == 1]
+        out: dict[str, torch.Tensor] = {}
+        for axis, names in groups.items():
+            if flat:  # a 2-D image as a depth-1 volume: the same image for every axis
+                slices = _fold(x, flat[0])
+            else:
+                slices = _fold(x, SLICE_AXES["axial" if axis == "all" else axis])
+                if axis != "all" and self.slices_per_step and slices.shape[0] > self.slices_per_step:
+                    pick = torch.randperm(slices.shape[0], generator=self.generator)[: self.slices_per_step]
+                    slices = slices[pick.to(slices.device)]
+            feats = self.base(slices, names)
+            out.update({f"{axis}/{k}": v for k, v in feats.items()})
+        return out
+
+    def min_input_size(self, layers: Sequence[str]) -> int:
+        """The 2-D extractor's minimum for the named layers."""
+        return self.base.min_input_size([n.split("/", 1)[1] for n in layers])
+
+    def describe(self) -> str:
+        """One line: the 2-D extractor and the slice sampling."""
+        return (
+            f"SliceExtractor(axes={list(self.slice_axes)}, slices_per_step={self.slices_per_step}) of "
+            f"{self.base.describe()}"
+        )
+
+
+class InflatedExtractor(FeatureExtractor):
+    """A 2-D extractor inflated to 3-D (built by :func:`inflate`); same layer names and weights."""
+
+    def __init__(self, base: FeatureExtractor, in_channels: int, depth: int | None = None) -> None:
+        super().__init__(3, in_channels, [(n, _inflate_module(m, depth)) for n, m in base.layers.items()])
+        self.base_description = base.describe()
+        self._base_preprocess = base.preprocess
+        self._adapt = _channel_adapter(in_channels, base.in_channels)
+        self._base_min_size = base.min_input_size
+        self.value_range = base.value_range
+        self.default_style_weight = base.default_style_weight
+        self.default_content_layers = tuple(base.default_content_layers)
+        self.default_style_layers = dict(base.default_style_layers)
+
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """The 2-D preprocessing applied slice by slice (depth folded into the batch)."""
+        x = self._adapt(x)
+        b, c, d = x.shape[:3]
+        flat = x.movedim(2, 1).reshape(b * d, c, *x.shape[3:])
+        out = self._base_preprocess(flat)
+        return out.reshape(b, d, out.shape[1], *out.shape[2:]).movedim(1, 2)
+
+    def min_input_size(self, layers: Sequence[str]) -> int:
+        """Same as the 2-D extractor (pooling is inflated isotropically)."""
+        return self._base_min_size(layers)
+
+    def describe(self) -> str:
+        """One line: inflated from which 2-D extractor."""
+        return f"InflatedExtractor(3-D, in={self.in_channels}) of {self.base_description}"
+
+
+def _inflate_module(module: nn.Module, depth: int | None) -> nn.Module:
+    if isinstance(module, nn.Conv2d):
+        k = depth or module.kernel_size[0]
+        kh, kw = module.kernel_size
+        sh, sw = module.stride
+        if isinstance(module.padding, str):
+            raise OptionError(f"cannot inflate a Conv2d with padding={module.padding!r}; give explicit sizes")
+        ph, pw = module.padding
+        dh, dw = module.dilation
+        conv = nn.Conv3d(
+            module.in_channels,
+            module.out_channels,
+            (k, kh, kw),
+            stride=(sh, sh, sw),
+            padding=(ph if depth is None else k // 2, ph, pw),
+            dilation=(dh if depth is None else 1, dh, dw),
+            bias=module.bias is not None,
+            padding_mode=module.padding_mode,
+        )
+        with torch.no_grad():
+            conv.weight.copy_(module.weight.unsqueeze(2).repeat(1, 1, k, 1, 1) / k)
+            if module.bias is not None and conv.bias is not None:
+                conv.bias.copy_(module.bias)
+        return conv
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        kernel = module.kernel_size if isinstance(module.kernel_size, int) else module.kernel_size[0]
+        stride = module.stride if isinstance(module.stride, int) else module.stride[0]
+        pool = nn.MaxPool3d if isinstance(module, nn.MaxPool2d) else nn.AvgPool3d
+        return pool(kernel, stride)
+    if isinstance(module, (nn.ReLU, nn.LeakyReLU, nn.Identity)):
+        return module
+    raise OptionError(f"cannot inflate a {type(module).__name__} layer to 3-D (conv, ReLU and pooling only)")
+
+
+def inflate(
+    base: FeatureExtractor, in_channels: int | None = None, depth: int | None = None
+) -> InflatedExtractor:
+    """Inflate a 2-D extractor of Conv2d/ReLU/pooling layers to 3-D (Carreira & Zisserman 2017).
+
+    Each ``k x k`` kernel is repeated ``k`` (or ``depth``) times along a new depth axis and divided
+    by it, so a volume constant along depth gives the 2-D activations on every depth position.
+    """
+    if base.spatial_dims != 2:
+        raise OptionError(f"only 2-D extractors can be inflated, got {base.describe()}")
+    channels = base.in_channels if in_channels is None else in_channels
+    return InflatedExtractor(base, channels, depth).freeze()  # type: ignore[return-value]
+
+
+# -- memory ---------------------------------------------------------------------------------------
+def estimate_memory(
+    extractor: FeatureExtractor,
+    shape: Sequence[int],
+    channels: int = 1,
+    *,
+    layers: Sequence[str] | None = None,
+    history_size: int = 50,
+) -> int:
+    """Estimated peak bytes of one transfer step at working ``shape`` (float32).
+
+    Runs the extractor on a ``meta`` tensor to get every layer's activation size (no memory),
+    then counts: each activation kept for the backward pass, one gradient buffer of the largest
+    two activations, the input-sized buffers (input, content, gradient, best iterate, L-BFGS's
+    ``2 * history_size`` direction vectors) and the parameters. Checked against the measured peak
+    RSS growth of real runs (``tests/test_volume_extractors.py``, ``docs/volumes.md``); the CPU
+    convolution workspaces are transient and not counted.
+    """
+    n_input = channels * math.prod(shape)
+    sizes, columns = _activation_sizes(extractor, shape, channels, layers)
+    stored = sum(sizes)
+    grad = sum(sorted(sizes)[-2:])
+    input_buffers = (6 + 2 * history_size) * n_input
+    params = sum(p.numel() for p in extractor.parameters())
+    return 4 * (stored + grad + input_buffers + params)
+
+
+def _activation_sizes(
+    extractor: FeatureExtractor, shape: Sequence[int], channels: int, layers: Sequence[str] | None
+) -> tuple[list[int], int]:
+    """Element counts of every activation up to the deepest layer, and the largest im2col buffer."""
+    names = list(layers) if layers is not None else None
+    if isinstance(extractor, SliceExtractor):
+        base = extractor.base
+        sizes: list[int] = []
+        columns = 0
+        n = extractor.slices_per_step
+        for axis in ("all", *extractor.slice_axes):
+            d = SLICE_AXES["axial" if axis == "all" else axis]
+            plane = [s for i, s in enumerate(shape) if i != d]
+            count = shape[d] if axis == "all" or not n else min(n, shape[d])
+            sub, col = _activation_sizes(base, plane, base.in_channels, None)
+            sizes += [count * s for s in sub]
+            columns = max(columns, count * col)
+        return sizes, columns
+    total: list[int] = []
+    columns = 0
+    convs = [m for m in extractor.layers.values() if isinstance(m, nn.modules.conv._ConvNd)]
+    first = convs[0].in_channels if convs else extractor.in_channels  # after preprocess/adapters
+    x = torch.empty((1, first, *shape), device="meta")
+    h = x
+    deepest = (
+        len(extractor.layers) if names is None else 1 + max(extractor.layer_names.index(n) for n in names)
+    )
+    for module in list(extractor.layers.values())[:deepest]:
+        if isinstance(module, nn.modules.conv._ConvNd):
+            per_position = module.in_channels * math.prod(module.kernel_size)
+            h = module(h)
+            columns = max(columns, per_position * math.prod(h.shape[2:]))
+        else:
+            h = module(h)
+        if not isinstance(module, nn.ReLU) or not module.inplace:
+            total.append(h.numel())
+    return total, columns
+
+
+def fit_working_shape(
+    extractor: FeatureExtractor,
+    shape: tuple[int, ...],
+    channels: int,
+    *,
+    max_gb: float | None = None,
+    say: Callable[[str], None] | None = None,
+) -> tuple[int, ...]:
+    """``shape`` if its estimated memory fits ``max_gb``, else the largest scaled-down shape that does."""
+    limit = (DEFAULT_MAX_MEMORY_GB if max_gb is None else max_gb) * 1e9
+    need = estimate_memory(extractor, shape, channels)
+    if need <= limit:
+        return shape
+    factor = (limit / need) ** (1 / 3)
+    while factor > 0.05:
+        smaller = tuple(max(2, int(n * factor)) for n in shape)
+        try:
+            fits = estimate_memory(extractor, smaller, channels) <= limit
+        except RuntimeError:  # the grid became too small for the layers
+            break
+        if fits:
+            if say is not None:
+                say(
+                    f"ndstyle: working grid {shape} needs ~{need / 1e9:.1f} GB (> --max-memory "
+                    f"{limit / 1e9:.1f} GB); reduced to {smaller}"
+                )
+            return smaller
+        factor *= 0.9
+    raise OptionError(
+        f"working grid {shape} needs ~{need / 1e9:.1f} GB and no grid the extractor can take fits "
+        f"--max-memory {limit / 1e9:.1f} GB; raise --max-memory"
+    )
+
+
+# -- registration ---------------------------------------------------------------------------------
+def _conv3d(spatial_dims: int, in_channels: int, *, seed: int = 0, **options: Any) -> FeatureExtractor:
+    if spatial_dims != 3:
+        raise OptionError(f"'conv3d' is for volumes (3 spatial axes), got {spatial_dims}")
+    options.setdefault("widths", CONV3D_WIDTHS)
+    return ConvNdExtractor.random(3, in_channels, seed=seed, **options)
+
+
+def _slices(
+    spatial_dims: int,
+    in_channels: int,
+    *,
+    seed: int = 0,
+    base: FeatureExtractor | None = None,
+    **options: Any,
+) -> FeatureExtractor:
+    if spatial_dims != 3:
+        raise OptionError(f"'slices' is for volumes (3 spatial axes), got {spatial_dims}")
+    return SliceExtractor(base or default_2d_extractor(), in_channels, seed=seed, **options)
+
+
+def _inflated(
+    spatial_dims: int, in_channels: int, *, seed: int = 0, base: FeatureExtractor | None = None, **_: Any
+) -> FeatureExtractor:
+    if spatial_dims != 3:
+        raise OptionError(f"'inflated-vgg' is for volumes (3 spatial axes), got {spatial_dims}")
+    return inflate(base or default_2d_extractor(), in_channels)
+
+
+register_extractor("conv3d", _conv3d)
+register_extractor("slices", _slices)
+register_extractor("inflated-vgg", _inflated)

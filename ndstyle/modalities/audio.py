@@ -1,0 +1,253 @@
+"""Audio files (WAV, FLAC, OGG through soundfile): style transfer on the waveform.
+
+Content and style may have different sample rates, lengths and channel counts: both are resampled
+(``scipy.signal.resample_poly``) to a working rate (default: the content's), the style's channels
+are matched to the content's (mono is repeated, multichannel is averaged to mono). The result is
+written at the content's rate, channel count, length and subtype; if it would clip it is
+peak-normalised and the gain change is reported on stderr and kept in ``meta["gain"]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..engine import StyleTransferResult, stylize
+from ..errors import InputFileError, OptionError
+from .base import LoadedInput, Modality
+
+#: Largest absolute value written to integer files (just under full scale).
+PEAK = 0.999
+DEFAULT_STEPS = 100
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Resample ``x`` ``(C, T)`` from ``rate_in`` to ``rate_out`` Hz along the last axis."""
+    if rate_in == rate_out:
+        return x
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(rate_out, rate_in)
+    return resample_poly(x, ratio.numerator, ratio.denominator, axis=-1)
+
+
+def read_audio(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read ``path`` as float64 ``(C, T)`` in [-1, 1] plus rate, subtype, format and length."""
+    import soundfile as sf
+
+    if not path.is_file():
+        raise InputFileError(f"{str(path)!r} does not exist or is not a file")
+    try:
+        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError) as error:
+        raise InputFileError(f"{str(path)!r} is not a readable audio file ({error})") from error
+    if data.shape[0] == 0:
+        raise InputFileError(f"{str(path)!r} holds no samples")
+    meta = {
+        "sample_rate": int(rate),
+        "channels": int(data.shape[1]),
+        "frames": int(data.shape[0]),
+        "subtype": info.subtype,
+        "format": info.format,
+    }
+    return np.ascontiguousarray(data.T), meta
+
+
+class AudioModality(Modality):
+    """WAV/FLAC/OGG audio, optimised as a waveform seen through a spectral front end."""
+
+    name = "audio"
+    extensions = (".wav", ".flac", ".ogg")
+    spatial_dims = 1
+    description = "audio (soundfile: WAV, FLAC, OGG), mono or multichannel, any rate"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        g = parser.add_argument_group("audio (.wav .flac .ogg)")
+        g.add_argument("--n-fft", type=int, default=1024, help="STFT size (default: %(default)s)")
+        g.add_argument("--hop", type=int, default=512, help="STFT hop in samples (default: %(default)s)")
+        g.add_argument(
+            "--working-rate",
+            type=int,
+            default=None,
+            metavar="HZ",
+            help="sample rate of the optimisation (default: the content's)",
+        )
+        g.add_argument(
+            "--filters", type=int, default=512, help="random spectral filters (default: %(default)s)"
+        )
+        g.add_argument(
+            "--audio-mode",
+            choices=("waveform", "griffin-lim"),
+            default="waveform",
+            help="optimise the waveform (default) or the magnitude spectrogram + Griffin-Lim",
+        )
+
+    # -- reading ---------------------------------------------------------------------------------
+    def load(self, path: Path, args: argparse.Namespace) -> LoadedInput:
+        """Read the content at the working rate: ``(C, T_work)`` float32."""
+        data, meta = read_audio(path)
+        working = getattr(args, "working_rate", None) or meta["sample_rate"]
+        if working < 1:
+            raise OptionError(f"--working-rate must be a positive number of Hz, got {working}")
+        meta["working_rate"] = int(working)
+        data = resample(data, meta["sample_rate"], meta["working_rate"])
+        return LoadedInput(torch.from_numpy(data.astype(np.float32)), meta, path)
+
+    def load_style(self, path: Path, content: LoadedInput, args: argparse.Namespace) -> LoadedInput:
+        """Read a style at the content's working rate with the content's channel count."""
+        data, meta = read_audio(path)
+        channels = content.tensor.shape[0]
+        if data.shape[0] != channels:
+            mono = data.mean(axis=0, keepdims=True)
+            data = np.repeat(mono, channels, axis=0)
+            meta["channels_matched"] = f"{meta['channels']} -> {channels}"
+        data = resample(data, meta["sample_rate"], content.meta["working_rate"])
+        return LoadedInput(torch.from_numpy(data.astype(np.float32)), meta, path)
+
+    # -- transfer --------------------------------------------------------------------------------
+    def stylize_defaults(self, args: argparse.Namespace) -> dict[str, Any]:
+        return {"init": "content", "scales": 1, "steps": DEFAULT_STEPS, "value_range": None}
+
+    def _spectral_options(self, args: argparse.Namespace, seed: int) -> dict[str, Any]:
+        return {
+            "n_fft": getattr(args, "n_fft", 1024),
+            "hop": getattr(args, "hop", 512),
+            "filters": getattr(args, "filters", 512),
+            "seed": seed,
+        }
+
+    def transfer(
+        self,
+        content: LoadedInput,
+        styles: list[LoadedInput],
+        args: argparse.Namespace,
+        options: dict[str, Any],
+    ) -> StyleTransferResult:
+        """Waveform mode: stylize the waveform; griffin-lim mode: the spectrogram, then rebuild."""
+        from ..extractors import build_extractor
+
+        options = dict(options)
+        spec = options.get("extractor") or "spectral"
+        seed = int(options.get("seed", 0))
+        opts = self._spectral_options(args, seed)
+        channels = content.tensor.shape[0]
+        if getattr(args, "audio_mode", "waveform") == "waveform":
+            if spec in ("spectral", "spectral-multiscale"):
+                options["extractor"] = build_extractor(spec, spatial_dims=1, in_channels=channels, **opts)
+            return stylize(content.tensor, [s.tensor for s in styles], **options)
+        return self._griffin_lim_transfer(content, styles, options, opts, spec)
+
+    def _griffin_lim_transfer(
+        self,
+        content: LoadedInput,
+        styles: list[LoadedInput],
+        options: dict[str, Any],
+        opts: dict[str, Any],
+        spec: Any,
+    ) -> StyleTransferResult:
+        from ..extractors.spectral import SpectrogramConvExtractor, griffin_lim
+
+        if options.get("callback") is not None:
+            raise OptionError(
+                "--save-every is not available with --audio-mode griffin-lim (it optimises a spectrogram)"
+            )
+        if spec not in ("spectral", "spectral-multiscale"):
+            raise OptionError(
+                "--audio-mode griffin-lim works with --extractor spectral or spectral-multiscale"
+            )
+        n_fft, hop = opts["n_fft"], opts["hop"]
+        window = torch.hann_window(n_fft)
+        channels, length = content.tensor.shape
+
+        def stft(x: torch.Tensor) -> torch.Tensor:
+            return torch.stft(x, n_fft, hop_length=hop, window=window, return_complex=True)
+
+        content_spec = stft(content.tensor)  # (C, bins, frames)
+        bins = content_spec.shape[1]
+
+        def as_input(s: torch.Tensor) -> torch.Tensor:
+            return torch.log1p(s.abs()).reshape(channels * bins, -1).contiguous()
+
+        extractor = SpectrogramConvExtractor(
+            bins,
+            filters=opts["filters"],
+            dilations=(1, 2, 4, 8) if spec == "spectral-multiscale" else (1,),
+            seed=opts["seed"],
+            in_channels=channels * bins,
+        )
+        options.update(extractor=extractor, value_range=(0.0, float("inf")))
+        if options.get("optimizer", "lbfgs") == "lbfgs":
+            # L-BFGS's first steps overshoot on raw log-magnitudes (the cost becomes inf); Adam with
+            # a step of 0.02 log-units is stable.
+            print("ndstyle: audio: --audio-mode griffin-lim optimises with Adam (lr 0.02)", file=sys.stderr)
+            options["optimizer"] = "adam"
+            options["lr"] = options.get("lr") or 0.02
+        result = stylize(as_input(content_spec), [as_input(stft(s.tensor)) for s in styles], **options)
+        magnitude = torch.expm1(result.output.reshape(channels, bins, -1)).clamp_min(0)
+        result.output = griffin_lim(
+            magnitude.double(), content_spec.angle().double(), n_fft=n_fft, hop=hop, length=length
+        ).float()
+        return result
+
+    # -- writing ---------------------------------------------------------------------------------
+    def save(self, path: Path, result: torch.Tensor, content: LoadedInput, args: argparse.Namespace) -> None:
+        """Write at the content's rate, channels, length and subtype; peak-normalise if it would clip."""
+        import soundfile as sf
+
+        meta = content.meta
+        data = resample(result.detach().double().cpu().numpy(), meta["working_rate"], meta["sample_rate"])
+        frames = meta["frames"]
+        if data.shape[1] < frames:
+            data = np.pad(data, ((0, 0), (0, frames - data.shape[1])))
+        data = data[:, :frames]
+        peak = float(np.abs(data).max()) if data.size else 0.0
+        limit = 1.0 if meta["subtype"] in ("FLOAT", "DOUBLE") else PEAK
+        if peak > limit:
+            gain = limit / peak
+            data = data * gain
+            meta["gain"] = gain
+            print(
+                f"ndstyle: audio: result peak {peak:.3f} would clip; scaled by {gain:.4f} "
+                f"({20 * np.log10(gain):.2f} dB)",
+                file=sys.stderr,
+            )
+        sf.write(str(path), data.T, meta["sample_rate"], subtype=meta["subtype"], format=meta["format"])
+
+    def preview(
+        self, path: Path, content: LoadedInput, styles: list[LoadedInput], result: torch.Tensor
+    ) -> None:
+        """Waveforms (top) and log spectrograms (bottom) of content, styles and result."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rate = content.meta["working_rate"]
+        columns = [("content", content.tensor), *[(f"style {i + 1}", s.tensor) for i, s in enumerate(styles)]]
+        columns.append(("result", result))
+        fig, axes = plt.subplots(2, len(columns), figsize=(3.6 * len(columns), 5.2), squeeze=False)
+        for col, (title, tensor) in enumerate(columns):
+            x = tensor.detach().float().cpu().numpy()
+            t = np.arange(x.shape[1]) / rate
+            for channel in x:
+                axes[0, col].plot(t, channel, linewidth=0.3)
+            axes[0, col].set_title(title)
+            axes[0, col].set_xlabel("time (s)")
+            axes[0, col].set_ylim(-1.05, 1.05)
+            nfft = min(1024, max(16, 2 ** int(np.log2(max(16, x.shape[1] // 8)))))
+            axes[1, col].specgram(x.mean(axis=0), NFFT=nfft, Fs=rate, noverlap=nfft // 2, cmap="magma")
+            axes[1, col].set_xlabel("time (s)")
+            axes[1, col].set_ylabel("Hz")
+        fig.tight_layout()
+        fig.savefig(path, dpi=80, format="png")
+        plt.close(fig)
+
+
+MODALITY = AudioModality()

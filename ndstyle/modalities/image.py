@@ -1,0 +1,315 @@
+"""Image files through Pillow: PNG, JPEG, TIFF, WebP, BMP; RGB, RGBA, grayscale and 16-bit.
+
+The working tensor is RGB ``(3, H, W)`` in ``[0, 1]`` at the working size (long side ``--size``).
+Alpha is carried through unchanged (resized with the result if needed); grayscale inputs are
+transferred on three replicated channels and written back as grayscale; 16-bit inputs are read at
+full precision and written back 16-bit. EXIF orientation is honoured; ICC profile and DPI are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import functional as NF
+from ..engine import StyleTransferResult, stylize
+from ..errors import InputFileError, OptionError
+from .base import LoadedInput, Modality
+
+#: Working long side when ``--size`` is not given (the demo finishes in a few minutes on 2 cores).
+DEFAULT_SIZE = 256
+PRESERVE_COLOR = ("none", "luminance", "histogram")
+# ITU-R BT.601 RGB -> YIQ.
+_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def read_image(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read ``path`` as float ``(H, W, C)`` in ``[0, 1]`` plus what is needed to write it back.
+
+    Returns:
+        ``(array, meta)``: array with C = 1 (grayscale), 3 (RGB) or 4 (RGBA); meta holds ``mode``,
+        ``bits`` (8 or 16), ``size`` (W, H after EXIF orientation), ``icc_profile``, ``dpi``.
+
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not Path(path).is_file():
+        raise InputFileError(f"{str(path)!r} does not exist or is not a file")
+    try:
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+            info = dict(opened.info)
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise InputFileError(f"{str(path)!r} is not a readable image ({error})") from error
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        bits = 16
+        array = (np.clip(array, 0, 65535) / 65535.0)[..., None]
+        channels_mode = "L"
+    else:
+        bits = 8
+        if mode in ("L", "1"):
+            channels_mode = "L"
+        elif mode in ("LA", "RGBA", "PA") or (mode == "P" and "transparency" in image.info):
+            channels_mode = "RGBA" if mode != "LA" else "LA"
+        else:
+            channels_mode = "RGB"
+        array = np.asarray(image.convert(channels_mode), dtype=np.float64) / 255.0
+        if array.ndim == 2:
+            array = array[..., None]
+    meta = {
+        "mode": mode,
+        "channels_mode": channels_mode,
+        "bits": bits,
+        "size": image.size,
+        "icc_profile": info.get("icc_profile"),
+        "dpi": info.get("dpi"),
+    }
+    return array.astype(np.float32), meta
+
+
+def working_shape(size_wh: tuple[int, int], long_side: int | None) -> tuple[int, int]:
+    """``(H, W)`` scaled so that the long side is ``long_side`` (``None``: unchanged)."""
+    w, h = size_wh
+    if long_side is None:
+        return h, w
+    if long_side < 1:
+        raise OptionError(f"--size must be >= 1, got {long_side}")
+    scale = long_side / max(w, h)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def _to_rgb(array: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(H, W, C) -> RGB (3, H, W) and alpha (1, H, W) or None."""
+    t = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float().contiguous()
+    alpha = None
+    if t.shape[0] in (2, 4):
+        alpha, t = t[-1:], t[:-1]
+    if t.shape[0] == 1:
+        t = t.expand(3, -1, -1).clone()
+    return t, alpha
+
+
+def rgb_to_yiq(x: torch.Tensor) -> torch.Tensor:
+    """RGB ``(3, *spatial)`` -> YIQ ``(3, *spatial)``."""
+    return torch.einsum("ij,j...->i...", _YIQ.to(x), x)
+
+
+def yiq_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """YIQ ``(3, *spatial)`` -> RGB ``(3, *spatial)``."""
+    return torch.einsum("ij,j...->i...", torch.linalg.inv(_YIQ).to(x), x)
+
+
+def match_color(source: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Give ``source`` ``(3, H, W)`` the colour mean and covariance of ``target`` ``(3, H', W')``.
+
+    A linear map (Cholesky of the covariances) per pixel; used by ``--preserve-color histogram``.
+    """
+    s, t = source.flatten(1).double(), target.flatten(1).double()
+    ms, mt = s.mean(1, keepdim=True), t.mean(1, keepdim=True)
+    eye = eps * torch.eye(3, dtype=torch.float64)
+    cs = torch.cov(s) + eye
+    ct = torch.cov(t) + eye
+    transform = torch.linalg.cholesky(ct) @ torch.linalg.inv(torch.linalg.cholesky(cs))
+    out = transform @ (s - ms) + mt
+    return out.reshape(source.shape).float().clamp(0, 1)
+
+
+def luminance_transfer(result: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Keep the luminance (Y) of ``result`` and the chroma (I, Q) of ``content`` (both RGB)."""
+    y = rgb_to_yiq(result)[:1]
+    iq = rgb_to_yiq(NF.resize(content[None], result.shape[1:])[0])[1:]
+    return yiq_to_rgb(torch.cat([y, iq])).clamp(0, 1)
+
+
+class ImageModality(Modality):
+    """2-D images (Pillow)."""
+
+    name = "image"
+    extensions = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+    spatial_dims = 2
+    description = "images: PNG, JPEG, TIFF, WebP, BMP (RGB, RGBA, grayscale, 16-bit)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Image options (group "image")."""
+        g = parser.add_argument_group("image")
+        g.add_argument(
+            "--style-scale",
+            type=float,
+            default=1.0,
+            help="style long side relative to the content's working size (default: %(default)s)",
+        )
+        g.add_argument(
+            "--preserve-color",
+            choices=PRESERVE_COLOR,
+            default="none",
+            help="keep the content's colours: luminance-only transfer (YIQ) or colour matching "
+            "of the result to the content (mean/covariance) (default: %(default)s)",
+        )
+        g.add_argument("--mask", type=Path, default=None, help="grayscale image: style only where white")
+        g.add_argument(
+            "--original-size", action="store_true", help="write the result at the content's original size"
+        )
+        g.add_argument("--init-file", type=Path, default=None, help="start from this image (resized)")
+        g.add_argument(
+            "--pooling", choices=("max", "avg"), default="max", help="VGG pooling (default: %(default)s)"
+        )
+        g.add_argument(
+            "--download", action="store_true", help="download VGG-19 weights if no VGG weights are found"
+        )
+
+    def load(self, path: Path, args: argparse.Namespace) -> LoadedInput:
+        """Read the content at the working size (long side ``--size``; default 256, never upscaled)."""
+        array, meta = read_image(path)
+        size = getattr(args, "size", None) or min(DEFAULT_SIZE, max(meta["size"]))
+        shape = working_shape(meta["size"], size)
+        rgb, alpha = _to_rgb(array)
+        meta["alpha"] = alpha
+        tensor = NF.resize(rgb[None], shape)[0].clamp(0, 1)
+        return LoadedInput(tensor, meta, path)
+
+    def load_style(self, path: Path, content: LoadedInput, args: argparse.Namespace) -> LoadedInput:
+        """Read a style, its long side = content's working long side x ``--style-scale``."""
+        scale = float(getattr(args, "style_scale", 1.0) or 1.0)
+        if not scale > 0:
+            raise OptionError(f"--style-scale must be > 0, got {scale}")
+        array, meta = read_image(path)
+        long_side = max(1, round(max(content.tensor.shape[1:]) * scale))
+        rgb, _ = _to_rgb(array)
+        tensor = NF.resize(rgb[None], working_shape(meta["size"], long_side))[0].clamp(0, 1)
+        return LoadedInput(tensor, meta, path)
+
+    def stylize_defaults(self, args: argparse.Namespace) -> dict[str, Any]:
+        """Images use the best VGG at hand and 200 L-BFGS steps per level."""
+        return {"extractor": "auto", "steps": 200}
+
+    def transfer(
+        self,
+        content: LoadedInput,
+        styles: list[LoadedInput],
+        args: argparse.Namespace,
+        options: dict[str, Any],
+    ) -> StyleTransferResult:
+        """Build the VGG with the image options, add mask/init, then apply colour preservation."""
+        from ..extractors import build_extractor, is_weights_path
+        from ..extractors.vgg import load_vgg_path
+
+        options = dict(options)
+        spec = options.get("extractor", "auto")
+        pooling = getattr(args, "pooling", "max")
+        if isinstance(spec, str) and spec.endswith(".pth"):
+            options["extractor"] = load_vgg_path(spec, pooling=pooling)
+        elif isinstance(spec, str) and not is_weights_path(spec) and spec.startswith(("vgg", "auto")):
+            options["extractor"] = build_extractor(
+                spec,
+                spatial_dims=2,
+                in_channels=3,
+                pooling=pooling,
+                download=bool(getattr(args, "download", False)),
+            )
+        shape = tuple(content.tensor.shape[1:])
+        mask_path = getattr(args, "mask", None)
+        if mask_path is not None:
+            array, _ = read_image(mask_path)
+            gray = torch.from_numpy(array[..., :1].copy()).permute(2, 0, 1).float()
+            options["mask"] = NF.resize(gray[None], shape)[0].clamp(0, 1)
+        init_file = getattr(args, "init_file", None)
+        if init_file is not None:
+            rgb, _ = _to_rgb(read_image(init_file)[0])
+            options["init"] = NF.resize(rgb[None], shape)[0].clamp(0, 1)
+        result = stylize(content.tensor, [s.tensor for s in styles], **options)
+        result.output = preserve_color(result.output, content.tensor, getattr(args, "preserve_color", "none"))
+        return result
+
+    def save(self, path: Path, result: torch.Tensor, content: LoadedInput, args: argparse.Namespace) -> None:
+        """Write ``result`` (3, H, W) in the content's mode, bit depth, alpha, ICC and DPI."""
+        from PIL import Image
+
+        meta = content.meta
+        out = result.detach().float().clamp(0, 1)
+        if getattr(args, "original_size", False):
+            w, h = meta["size"]
+            out = NF.resize(out[None], (h, w))[0].clamp(0, 1)
+        channels_mode = meta.get("channels_mode", "RGB")
+        alpha = meta.get("alpha")
+        if alpha is not None and tuple(alpha.shape[1:]) != tuple(out.shape[1:]):
+            alpha = NF.resize(alpha[None], out.shape[1:])[0].clamp(0, 1)
+        suffix = Path(path).suffix.lower()
+        if meta.get("bits") == 16 and suffix in (".png", ".tif", ".tiff"):
+            gray = rgb_to_yiq(out)[0].clamp(0, 1)
+            values = np.rint(gray.numpy() * 65535).astype(np.uint16)
+            image = Image.fromarray(values)  # I;16
+        else:
+            if channels_mode in ("L", "LA"):
+                planes = rgb_to_yiq(out)[:1].clamp(0, 1)
+                mode = "L"
+            else:
+                planes, mode = out, "RGB"
+            if alpha is not None and suffix not in (".jpg", ".jpeg", ".bmp"):
+                planes = torch.cat([planes, alpha])
+                mode = "LA" if mode == "L" else "RGBA"
+            values = np.rint(planes.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+            image = Image.fromarray(values[..., 0] if mode == "L" else values, mode)
+        kwargs: dict[str, Any] = {}
+        if meta.get("icc_profile") and image.mode in ("RGB", "RGBA"):
+            kwargs["icc_profile"] = meta["icc_profile"]
+        if meta.get("dpi") and suffix not in (".webp",):
+            kwargs["dpi"] = tuple(float(v) for v in meta["dpi"])
+        fmt = Image.registered_extensions().get(suffix)
+        image.save(path, format=fmt, **kwargs)
+
+    def preview(
+        self, path: Path, content: LoadedInput, styles: list[LoadedInput], result: torch.Tensor
+    ) -> None:
+        """Side-by-side PNG: content | style(s) | result, true colours."""
+        save_side_by_side(path, [content.tensor, *[s.tensor for s in styles], result])
+
+    def info(self, path: Path) -> dict[str, Any]:
+        """Size, mode, bit depth, alpha, ICC profile and DPI."""
+        array, meta = read_image(path)
+        return {
+            "size (W, H)": meta["size"],
+            "mode": meta["mode"],
+            "bits": meta["bits"],
+            "channels": array.shape[-1],
+            "icc_profile": bool(meta["icc_profile"]),
+            "dpi": str(meta["dpi"]),
+        }
+
+
+def preserve_color(result: torch.Tensor, content: torch.Tensor, how: str) -> torch.Tensor:
+    """Apply ``--preserve-color`` (``none``, ``luminance``, ``histogram``) to ``result``."""
+    if how not in PRESERVE_COLOR:
+        raise OptionError(f"preserve-color must be one of {', '.join(PRESERVE_COLOR)}, got {how!r}")
+    if how == "luminance":
+        return luminance_transfer(result, content)
+    if how == "histogram":
+        return match_color(result, content)
+    return result
+
+
+def save_side_by_side(path: str | Path, images: list[torch.Tensor], height: int = 256, gap: int = 4) -> None:
+    """Write a PNG with ``images`` ``(3, H, W)`` in [0, 1] side by side at a common height."""
+    from PIL import Image
+
+    tiles = []
+    for x in images:
+        h, w = x.shape[1:]
+        t = NF.resize(x[None].float(), (height, max(1, round(w * height / h))))[0].clamp(0, 1)
+        tiles.append(np.rint(t.permute(1, 2, 0).numpy() * 255).astype(np.uint8))
+    width = sum(t.shape[1] for t in tiles) + gap * (len(tiles) - 1)
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    x0 = 0
+    for t in tiles:
+        canvas[:, x0 : x0 + t.shape[1]] = t
+        x0 += t.shape[1] + gap
+    Image.fromarray(canvas).save(path, format="PNG")
+
+
+MODALITY = ImageModality()

@@ -1,0 +1,305 @@
+"""Physiological signals (ECG...): WFDB records and CSV files, leads as channels.
+
+* WFDB: ``record.hea`` (+ its ``.dat``) through the ``wfdb`` package; the result keeps the sample
+  rate, lead names, units, storage format and ADC gains (the ``.dat`` is written next to the
+  result's ``.hea`` under the result's name).
+* CSV: one column per lead and a header row with the lead names; the sample rate comes from
+  ``--sample-rate`` or a ``# sample_rate=500`` comment line, which the result repeats. A leading
+  ``time``/``t``/``seconds`` column is kept and rewritten.
+* ``.npy`` arrays ``(leads, samples)`` stay with the ``array`` modality (``--modality array``);
+  they carry no rate or lead names.
+
+Each lead is standardised (zero mean, unit std) for the network; writing inverts it exactly. The
+extractor is a random :class:`~ndstyle.extractors.ConvNdExtractor` on raw samples whose kernel is
+chosen from the sample rate so that its receptive fields run from ~70 ms (a QRS complex) at the
+first block to ~1 s (a beat) at the last; the content cost reads an early layer, which pins the
+content's beat timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import InputFileError, OptionError
+from ..extractors.convnd import ConvNdExtractor
+from .base import LoadedInput, Modality
+
+_RATE = re.compile(r"#\s*sample_rate\s*=\s*([0-9.]+)", re.IGNORECASE)
+_TIME_COLUMNS = ("time", "t", "seconds", "time_s", "sec")
+DEFAULT_STEPS = 150
+
+
+def ecg_extractor(sample_rate: float, leads: int, *, seed: int = 0) -> ConvNdExtractor:
+    """A random 1-D ConvNd whose receptive fields span ~70 ms (block 1) to ~1 s (block 4).
+
+    Four blocks of two convolutions with 2x average pooling between them: the receptive field is
+    ``30 * (kernel - 1)`` samples, so ``kernel ~ rate / 30 + 1`` (odd, at least 3).
+    """
+    kernel = max(3, int(round(sample_rate / 30)) + 1)
+    kernel += 1 - kernel % 2
+    return ConvNdExtractor.random(
+        1, leads, seed=seed, widths=(32, 64, 64, 128), kernel_size=kernel, pooling="avg", pool_size=2
+    )
+
+
+def _read_csv(path: Path, sample_rate: float | None) -> tuple[np.ndarray, dict[str, Any]]:
+    text = path.read_text(encoding="utf-8-sig").splitlines()
+    comments = [line for line in text if line.lstrip().startswith("#")]
+    rows = [line for line in text if line.strip() and not line.lstrip().startswith("#")]
+    if len(rows) < 2:
+        raise InputFileError(f"{str(path)!r}: expected a header row of lead names and at least one data row")
+    header = [h.strip() for h in rows[0].split(",")]
+    try:
+        values = np.array([[float(v) for v in row.split(",")] for row in rows[1:]], dtype=np.float64)
+    except ValueError as error:
+        raise InputFileError(f"{str(path)!r}: non-numeric value in the data rows ({error})") from error
+    if values.ndim != 2 or values.shape[1] != len(header):
+        raise InputFileError(f"{str(path)!r}: every row must have {len(header)} values like the header")
+    rate = sample_rate
+    for line in comments:
+        match = _RATE.search(line)
+        if match and rate is None:
+            rate = float(match.group(1))
+    time_column = header[0] if header[0].lower() in _TIME_COLUMNS and len(header) > 1 else None
+    if rate is None and time_column is not None and values.shape[0] > 1:
+        rate = float(1.0 / np.median(np.diff(values[:, 0])))
+    if rate is None:
+        raise InputFileError(
+            f"{str(path)!r}: no sample rate; add a '# sample_rate=HZ' line or pass --sample-rate"
+        )
+    if time_column is not None:
+        time0 = float(values[0, 0])
+        values, header = values[:, 1:], header[1:]
+    else:
+        time0 = 0.0
+    meta = {
+        "format": "csv",
+        "sample_rate": float(rate),
+        "lead_names": header,
+        "units": [""] * len(header),
+        "time_column": time_column,
+        "time0": time0,
+        "comments": [c for c in comments if not _RATE.search(c)],
+    }
+    return values.T.copy(), meta
+
+
+def _read_wfdb(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    import wfdb
+
+    try:
+        record = wfdb.rdrecord(str(path.with_suffix("")))
+    except (OSError, ValueError) as error:
+        raise InputFileError(f"{str(path)!r} is not a readable WFDB record ({error})") from error
+    if record.p_signal is None:
+        raise InputFileError(f"{str(path)!r} holds no physical signal")
+    meta = {
+        "format": "wfdb",
+        "sample_rate": float(record.fs),
+        "lead_names": list(record.sig_name),
+        "units": list(record.units),
+        "fmt": list(record.fmt),
+        "adc_gain": list(record.adc_gain),
+        "baseline": list(record.baseline),
+        "comments": list(record.comments or []),
+    }
+    return np.asarray(record.p_signal, dtype=np.float64).T.copy(), meta
+
+
+def read_signal(path: Path, sample_rate: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read ``(leads, samples)`` float64 plus rate, lead names, units and format details."""
+    if not path.is_file():
+        raise InputFileError(f"{str(path)!r} does not exist or is not a file")
+    suffix = path.suffix.lower()
+    values, meta = _read_wfdb(path) if suffix == ".hea" else _read_csv(path, sample_rate)
+    if values.size == 0 or not np.isfinite(values).all():
+        raise InputFileError(f"{str(path)!r} is empty or holds NaN/infinite samples")
+    return values, meta
+
+
+class SignalModality(Modality):
+    """Multi-lead physiological signals (WFDB ``.hea``, ``.csv``) with leads as channels."""
+
+    name = "signal"
+    extensions = (".hea", ".csv")
+    spatial_dims = 1
+    description = "physiological signals (WFDB .hea/.dat, CSV with lead names)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        g = parser.add_argument_group("signals (.hea .csv)")
+        g.add_argument(
+            "--sample-rate",
+            type=float,
+            default=None,
+            metavar="HZ",
+            help="sample rate of CSV inputs without a '# sample_rate=' line",
+        )
+
+    def load(self, path: Path, args: argparse.Namespace) -> LoadedInput:
+        """Read and standardise each lead: ``(leads, samples)`` float32 with mean 0, std 1."""
+        values, meta = read_signal(path, getattr(args, "sample_rate", None))
+        mean = values.mean(axis=1, keepdims=True)
+        std = values.std(axis=1, keepdims=True)
+        std[std == 0] = 1.0
+        meta.update(mean=mean, std=std, samples=values.shape[1])
+        return LoadedInput(torch.from_numpy(((values - mean) / std).astype(np.float32)), meta, path)
+
+    def load_style(self, path: Path, content: LoadedInput, args: argparse.Namespace) -> LoadedInput:
+        """Read a style, resampled to the content's rate, with the content's number of leads."""
+        style = self.load(path, args)
+        rate_in, rate_out = style.meta["sample_rate"], content.meta["sample_rate"]
+        x = style.tensor.numpy().astype(np.float64)
+        if rate_in != rate_out:
+            from fractions import Fraction
+
+            from scipy.signal import resample_poly
+
+            ratio = Fraction(rate_out / rate_in).limit_denominator(1000)
+            x = resample_poly(x, ratio.numerator, ratio.denominator, axis=-1)
+        leads = content.tensor.shape[0]
+        if x.shape[0] != leads:
+            if x.shape[0] != 1 and leads != 1:
+                raise InputFileError(
+                    f"{str(path)!r} has {x.shape[0]} leads but the content has {leads}; give a style with "
+                    f"{leads} leads or one lead"
+                )
+            x = np.repeat(x.mean(axis=0, keepdims=True), leads, axis=0)
+        return LoadedInput(torch.from_numpy(x.astype(np.float32)), style.meta, path)
+
+    def stylize_defaults(self, args: argparse.Namespace) -> dict[str, Any]:
+        return {"init": "content", "scales": 1, "steps": DEFAULT_STEPS, "value_range": None}
+
+    def transfer(
+        self,
+        content: LoadedInput,
+        styles: list[LoadedInput],
+        args: argparse.Namespace,
+        options: dict[str, Any],
+    ) -> Any:
+        """Stylize with :func:`ecg_extractor` unless another extractor was asked for."""
+        from ..engine import stylize
+
+        options = dict(options)
+        if options.get("extractor") is None:
+            options["extractor"] = ecg_extractor(
+                content.meta["sample_rate"], content.tensor.shape[0], seed=int(options.get("seed", 0))
+            )
+            options.setdefault("content_layers", ["relu2_2"])
+        return stylize(content.tensor, [s.tensor for s in styles], **options)
+
+    def save(self, path: Path, result: torch.Tensor, content: LoadedInput, args: argparse.Namespace) -> None:
+        """Undo the standardisation and write in the content's format, rate, leads and units."""
+        meta = content.meta
+        values = result.detach().double().cpu().numpy() * meta["std"] + meta["mean"]
+        if meta["format"] == "csv":
+            self._write_csv(path, values, meta)
+        else:
+            self._write_wfdb(path, values, meta)
+
+    @staticmethod
+    def _write_csv(path: Path, values: np.ndarray, meta: dict[str, Any]) -> None:
+        header = list(meta["lead_names"])
+        columns = values.T
+        if meta.get("time_column"):
+            time = meta["time0"] + np.arange(values.shape[1]) / meta["sample_rate"]
+            columns = np.column_stack([time, columns])
+            header = [meta["time_column"], *header]
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(f"# sample_rate={meta['sample_rate']:g}\n")
+            for line in meta.get("comments", []):
+                handle.write(line.rstrip() + "\n")
+            handle.write(",".join(header) + "\n")
+            for row in columns:
+                handle.write(",".join(repr(float(v)) for v in row) + "\n")
+
+    @staticmethod
+    def _write_wfdb(path: Path, values: np.ndarray, meta: dict[str, Any]) -> None:
+        """Write ``record.hea`` + ``record.dat``; ``path`` may be an atomic temporary ``.hea``.
+
+        WFDB names the signal file after the record, so the record is written under the final
+        name (recovered from :func:`ndstyle.io.atomic.atomic_output`'s ``.{stem}.XXXX.part.hea``)
+        in a scratch folder; the ``.dat`` is moved next to the result and the header is copied
+        to ``path``.
+        """
+        import wfdb
+
+        name = path.name
+        if name.startswith(".") and ".part" in name:
+            stem = name[1:].rsplit(".part", 1)[0].rsplit(".", 1)[0]
+        else:
+            stem = path.stem
+        fmt = meta.get("fmt") or ["16"] * values.shape[0]
+        scratch = tempfile.mkdtemp(prefix=".ndstyle-wfdb-", dir=path.parent)
+        try:
+            wfdb.wrsamp(
+                stem,
+                fs=meta["sample_rate"],
+                units=list(meta["units"]),
+                sig_name=list(meta["lead_names"]),
+                p_signal=np.ascontiguousarray(values.T),
+                fmt=[fmt[0]] * values.shape[0],
+                comments=list(meta.get("comments", [])) or None,
+                write_dir=scratch,
+            )
+            for produced in Path(scratch).iterdir():
+                if produced.suffix == ".hea":
+                    shutil.copyfile(produced, path)
+                else:
+                    os.replace(produced, path.parent / produced.name)
+        except (ValueError, TypeError) as error:
+            raise OptionError(f"cannot write WFDB record {stem!r}: {error}") from error
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def preview(
+        self, path: Path, content: LoadedInput, styles: list[LoadedInput], result: torch.Tensor
+    ) -> None:
+        """The leads (up to 6) of content, styles and result, in physical units."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        meta = content.meta
+        rate = meta["sample_rate"]
+        columns = [("content", content.tensor), *[(f"style {i + 1}", s.tensor) for i, s in enumerate(styles)]]
+        columns.append(("result", result))
+        leads = min(6, content.tensor.shape[0])
+        fig, axes = plt.subplots(
+            leads, len(columns), figsize=(3.6 * len(columns), 1.3 * leads + 0.8), squeeze=False, sharey="row"
+        )
+        for col, (title, tensor) in enumerate(columns):
+            x = tensor.detach().double().cpu().numpy() * meta["std"] + meta["mean"]
+            t = np.arange(x.shape[1]) / rate
+            for lead in range(leads):
+                ax = axes[lead, col]
+                ax.plot(t, x[lead], linewidth=0.5, color="k")
+                if col == 0:
+                    unit = meta["units"][lead]
+                    ax.set_ylabel(f"{meta['lead_names'][lead]}" + (f" ({unit})" if unit else ""))
+            axes[0, col].set_title(title)
+            axes[-1, col].set_xlabel("time (s)")
+        fig.tight_layout()
+        fig.savefig(path, dpi=80, format="png")
+        plt.close(fig)
+
+    def info(self, path: Path) -> dict[str, Any]:
+        values, meta = read_signal(path)
+        return {
+            "shape (leads, samples)": values.shape,
+            "sample rate": meta["sample_rate"],
+            "leads": ", ".join(meta["lead_names"]),
+            "units": ", ".join(meta["units"]),
+        }
+
+
+MODALITY = SignalModality()

@@ -1,0 +1,23 @@
+"""Training ConvNd feature extractors on the user's own files (``ndstyle train``)."""
+
+from __future__ import annotations
+
+from .objectives import (
+    embed_set,
+    gram_embedding,
+    gram_statistics,
+    nearest_neighbour_accuracy,
+    supervised_info_nce,
+)
+from .train import TrainResult, calibrate_scales, train_extractor
+
+__all__ = [
+    "TrainResult",
+    "calibrate_scales",
+    "embed_set",
+    "gram_embedding",
+    "gram_statistics",
+    "nearest_neighbour_accuracy",
+    "supervised_info_nce",
+    "train_extractor",
+]

@@ -1,0 +1,133 @@
+"""Volume extractors: inflation, 2.5-D slices, registration and the memory estimate."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from ndstyle.errors import OptionError
+from ndstyle.extractors import ConvNdExtractor, build_extractor
+from ndstyle.extractors.volume import SliceExtractor, estimate_memory, fit_working_shape, inflate
+
+
+def _base2d() -> ConvNdExtractor:
+    """Stands in for the pretrained VGG: any 2-D extractor of Conv2d/ReLU/pooling layers."""
+    return ConvNdExtractor.random(2, 3, widths=(8, 16), pooling="max", seed=3)
+
+
+def test_inflated_matches_2d_on_volume_constant_along_depth() -> None:
+    base = _base2d()
+    net = inflate(base, in_channels=3)
+    assert net.layer_names == base.layer_names
+    image = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(0))
+    volume = image[:, :, None].expand(1, 3, 12, 20, 24).contiguous()
+    layers = ["relu1_2", "relu2_2"]
+    f3, f2 = net(volume, layers), base(image, layers)
+    for layer in layers:
+        depth = f3[layer].shape[2]
+        inner = f3[layer][:, :, 1 : depth - 1]  # away from the depth borders
+        torch.testing.assert_close(inner, f2[layer][:, :, None].expand_as(inner), rtol=1e-4, atol=1e-5)
+
+
+def test_inflation_refuses_unknown_layers() -> None:
+    base = _base2d()
+    base.layers["bn"] = torch.nn.BatchNorm2d(16)
+    with pytest.raises(OptionError, match="BatchNorm2d"):
+        inflate(base)
+
+
+def test_slices_fold_each_axis_into_the_batch() -> None:
+    net = SliceExtractor(_base2d(), in_channels=1)
+    x = torch.rand(1, 1, 6, 8, 10)
+    feats = net(x, ["axial/relu1_1", "coronal/relu1_1", "sagittal/relu1_1", "all/relu1_1"])
+    assert feats["axial/relu1_1"].shape == (10, 8, 6, 8)
+    assert feats["coronal/relu1_1"].shape == (8, 8, 6, 10)
+    assert feats["sagittal/relu1_1"].shape == (6, 8, 8, 10)
+    # slice k across the last axis is exactly the 2-D net on that slice
+    k = 4
+    ref = net.base(x[:, :, :, :, k].expand(1, 3, 6, 8), ["relu1_1"])["relu1_1"]
+    torch.testing.assert_close(feats["axial/relu1_1"][k : k + 1], ref)
+
+
+def test_slices_of_a_depth_one_volume_are_the_image_for_every_axis() -> None:
+    net = SliceExtractor(_base2d(), in_channels=1)
+    image = torch.rand(1, 1, 1, 12, 14)
+    feats = net(image, list(net.default_style_layers))
+    ref = net.base(image[:, :, 0].expand(1, 3, 12, 14), ["relu1_1"])["relu1_1"]
+    for axis in ("axial", "coronal", "sagittal"):
+        torch.testing.assert_close(feats[f"{axis}/relu1_1"], ref)
+
+
+def test_slice_sampling_is_seeded() -> None:
+    x = torch.rand(1, 1, 9, 9, 9)
+    a = SliceExtractor(_base2d(), 1, slices_per_step=3, seed=5)(x, ["axial/relu1_1"])["axial/relu1_1"]
+    b = SliceExtractor(_base2d(), 1, slices_per_step=3, seed=5)(x, ["axial/relu1_1"])["axial/relu1_1"]
+    assert a.shape[0] == 3 and torch.equal(a, b)
+
+
+def test_registered_names() -> None:
+    net = build_extractor("conv3d", spatial_dims=3, in_channels=1)
+    assert net.spatial_dims == 3
+    s = build_extractor("slices", spatial_dims=3, in_channels=1, base=_base2d())
+    i = build_extractor("inflated-vgg", spatial_dims=3, in_channels=1, base=_base2d())
+    assert s.spatial_dims == i.spatial_dims == 3
+
+
+def test_memory_limit_reduces_the_working_grid() -> None:
+    net = build_extractor("conv3d", spatial_dims=3, in_channels=1)
+    need = estimate_memory(net, (64, 64, 64))
+    messages: list[str] = []
+    shape = fit_working_shape(net, (64, 64, 64), 1, max_gb=need / 2e9, say=messages.append)
+    assert max(shape) < 64 and estimate_memory(net, shape) <= need / 2
+    assert len(messages) == 1 and "reduced" in messages[0]
+    assert fit_working_shape(net, (64, 64, 64), 1, max_gb=need / 1e9) == (64, 64, 64)
+
+
+_MEASURE = textwrap.dedent(
+    """
+    import json, resource, sys, torch
+    torch.set_num_threads(1)
+    from ndstyle import stylize
+    from ndstyle.extractors import build_extractor
+    n = int(sys.argv[1])
+    net = build_extractor("conv3d", spatial_dims=3, in_channels=1)
+    small = torch.rand(1, 16, 16, 16)
+    stylize(small, small, extractor=net, steps=2, scales=1, progress=False)  # warm up kernels
+    c, s = torch.rand(1, n, n, n), torch.rand(1, n, n, n)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    stylize(c, s, extractor=net, steps=3, scales=1, progress=False)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"before": before, "peak": peak}))
+    """
+)
+
+
+def measure_peak_bytes(n: int) -> int:
+    """Peak RSS growth of a transfer at ``n^3`` in a fresh process (``ru_maxrss``, Linux KiB)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(n)], capture_output=True, text=True, check=True, env=env
+    )
+    values = json.loads(out.stdout.strip().splitlines()[-1])
+    return (values["peak"] - values["before"]) * 1024
+
+
+@pytest.mark.parametrize("n", [64])
+def test_memory_estimate_within_30_percent_of_measured_peak(n: int) -> None:
+    """The estimate vs the measured peak RSS growth of a real 3-step transfer (torch CPU tensors)."""
+    measured = measure_peak_bytes(n)
+    net = build_extractor("conv3d", spatial_dims=3, in_channels=1)
+    estimate = estimate_memory(net, (n, n, n))
+    assert 0.7 * measured <= estimate <= 1.3 * measured, (estimate, measured)
+
+
+def test_memory_limit_too_low_is_refused() -> None:
+    net = build_extractor("conv3d", spatial_dims=3, in_channels=1)
+    with pytest.raises(OptionError, match="max-memory"):
+        fit_working_shape(net, (64, 64, 64), 1, max_gb=1e-4)
