@@ -214,16 +214,19 @@ def _build_parser() -> argparse.ArgumentParser:
     safety.add_argument(
         "--keep-checkpoint", action="store_true", help="keep the checkpoint file after a successful run"
     )
-    safety.add_argument(
-        "--max-memory",
-        default=None,
-        metavar="SIZE",
-        help="refuse runs estimated to need more, e.g. 8G or 500M (default: the device's memory)",
-    )
+
     _add_verbosity(run)
     add_transfer_options(run)
     for modality in all_modalities().values():
         modality.add_arguments(run)
+    if "--max-memory" not in run._option_string_actions:  # the volume modality defines it (in GB)
+        safety.add_argument(
+            "--max-memory",
+            type=float,
+            default=None,
+            metavar="GB",
+            help="refuse runs estimated to need more memory, in GB (default: the device's memory)",
+        )
 
     demo = sub.add_parser("demo", help="run a style transfer on bundled data")
     demo.add_argument(
@@ -422,8 +425,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = _stylize_options(args, modality.stylize_defaults(args))
     if uses_checkpoint:
         options.update(checkpoint=checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume)
-    if args.max_memory is not None:
-        options["max_memory"] = args.max_memory
+    if getattr(args, "max_memory", None) is not None:
+        _check_number("--max-memory", args.max_memory, minimum=0, strict=True)
+        options["max_memory"] = int(args.max_memory * 1024**3)
     if args.save_every:
         options["callback"] = _periodic_saver(args, modality, content, partial_file, inputs)
     try:

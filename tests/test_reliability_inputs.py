@@ -202,8 +202,8 @@ CLI_OPTIONS = [
     (["--content-layers", "conv9_1"], "conv9_1"),
     (["--extractor", "randm"], "Did you mean 'random'"),
     (["--init", "nosie"], "Did you mean 'noise'"),
-    (["--max-memory", "lots"], "max_memory must be a size like 8G"),
-    (["--max-memory", "1K"], "needs about"),
+    (["--max-memory", "-1"], "--max-memory"),
+    (["--max-memory", "0.000001"], "needs about"),
     (["--device", "cuda:7"], "device 'cuda:7' is not usable"),
 ]
 
