@@ -180,6 +180,13 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", type=Path, required=True, help="result file")
     run.add_argument("-m", "--modality", default=None, help="override the modality chosen from the extension")
     run.add_argument(
+        "--mask",
+        type=Path,
+        default=None,
+        help="style only inside this mask, on the content's grid (a grayscale image for images, a NIfTI "
+        "for volumes); outside it the result is the content",
+    )
+    run.add_argument(
         "--preview", type=Path, default=None, help="also write a PNG comparing content, style(s) and result"
     )
     run.add_argument(

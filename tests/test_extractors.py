@@ -28,7 +28,7 @@ def test_named_layers_and_shapes(spatial_dims: int) -> None:
     assert feats["relu2_1"].shape == (2, 8, *([n // 2] * spatial_dims))
     assert feats["relu3_2"].shape == (2, 16, *([n // 4] * spatial_dims))
     assert (feats["relu1_1"] >= 0).all()
-    assert net.min_input_size(["relu3_1"]) == 8  # 2 poolings, then reflect padding needs 2 positions
+    assert net.min_input_size(["relu3_1"]) == 8  # 2 poolings, and reflect padding needs 2 positions
 
 
 def test_forward_stops_at_the_deepest_requested_layer() -> None:

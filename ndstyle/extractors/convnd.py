@@ -181,21 +181,18 @@ class ConvNdExtractor(FeatureExtractor):
         return (x - self.input_mean.to(x.dtype)) / self.input_std.to(x.dtype)
 
     def min_input_size(self, layers: Sequence[str]) -> int:
-        """Inputs must survive the poolings before the deepest of ``layers``.
-
-        Reflect padding also needs every convolution's input to be longer than its padding, so
-        each axis must keep ``padding + 1`` positions at the deepest convolution used.
-        """
+        """Inputs must survive the poolings, and each reflect padding needs more positions than it pads."""
         deepest = max(self.layer_names.index(name) for name in layers)
-        size, pools = 1, 0
+        factor, needed = 1, 1
         for name in self.layer_names[: deepest + 1]:
             module = self.layers[name]
             if name.startswith("pool"):
-                pools += 1
-            elif isinstance(module, nn.modules.conv._ConvNd) and module.padding_mode == "reflect":
-                pad = max(module.padding) if isinstance(module.padding, tuple) else 0
-                size = max(size, self.config.pool_size**pools * (int(pad) + 1))
-        return max(size, self.config.pool_size**pools)
+                factor *= self.config.pool_size
+                needed = max(needed, factor)
+            elif isinstance(module, nn.modules.conv._ConvNd):
+                padding = module.padding[0] if isinstance(module.padding, tuple) else 0
+                needed = max(needed, factor * (int(padding) + 1))
+        return needed
 
     def describe(self) -> str:
         """One line: architecture and where the weights come from."""

@@ -152,7 +152,6 @@ class ImageModality(Modality):
             help="keep the content's colours: luminance-only transfer (YIQ) or colour matching "
             "of the result to the content (mean/covariance) (default: %(default)s)",
         )
-        g.add_argument("--mask", type=Path, default=None, help="grayscale image: style only where white")
         g.add_argument(
             "--original-size", action="store_true", help="write the result at the content's original size"
         )

@@ -162,9 +162,6 @@ class VolumeModality(Modality):
         """Volume options (prefixed ``--vol-`` where a name could clash)."""
         g = parser.add_argument_group("volumes (.nii, .nii.gz)")
         g.add_argument(
-            "--mask", type=Path, default=None, help="NIfTI mask on the content's grid: style inside"
-        )
-        g.add_argument(
             "--vol-normalize",
             choices=("percentile", "zscore"),
             default="percentile",
