@@ -60,6 +60,11 @@ def _header_only(path: Path, ext: str) -> None:
     path.write_bytes(path.read_bytes()[:16])
 
 
+#: (extension, corruption) that a reader accepts on purpose, with the reason (documented).
+TOLERATED = {
+    (".wav", "truncated"): "libsndfile reads the frames present: a cut WAV loads as shorter audio",
+}
+
 CORRUPTIONS = {"garbage": _garbage, "empty": _empty, "truncated": _truncated, "header only": _header_only}
 
 
@@ -90,6 +95,8 @@ def _cases() -> list[tuple[str, str, str]]:
 @pytest.mark.parametrize("modality,ext,kind", _cases())
 @pytest.mark.parametrize("role", ["content", "style"])
 def test_corrupt_files_are_refused_by_the_cli(tmp_path, capsys, modality, ext, kind, role):
+    if (ext, kind) in TOLERATED:
+        pytest.skip(TOLERATED[ext, kind])
     bad = tmp_path / f"bad{ext}"
     CORRUPTIONS[kind](bad, ext)
     good = tmp_path / f"good{ext}"
@@ -108,6 +115,8 @@ def test_corrupt_files_are_refused_by_the_cli(tmp_path, capsys, modality, ext, k
 
 @pytest.mark.parametrize("modality,ext,kind", _cases())
 def test_corrupt_files_are_refused_by_the_api(tmp_path, modality, ext, kind):
+    if (ext, kind) in TOLERATED:
+        pytest.skip(TOLERATED[ext, kind])
     import argparse
 
     bad = tmp_path / f"bad{ext}"
