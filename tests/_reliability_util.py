@@ -80,7 +80,7 @@ def _nifti(path: Path) -> None:
 def _csv(path: Path) -> None:
     t = np.arange(512) / 256
     values = np.stack([np.sin(2 * np.pi * 3 * t), np.cos(2 * np.pi * 5 * t)], axis=1)
-    np.savetxt(path, values, delimiter=",", header="lead_I,lead_II", comments="")
+    np.savetxt(path, values, delimiter=",", header="# sample_rate=256\nlead_I,lead_II", comments="")
 
 
 def _wfdb(path: Path) -> None:
