@@ -8,8 +8,14 @@ nonzero exit; ``-v`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import inspect
+import math
+import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -188,13 +194,46 @@ def _build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="N",
-        help="write the best result so far every N steps (to the output path)",
+        help="write the best result so far every N steps to OUT's sibling <stem>.partial<suffix> "
+        "(removed when the run succeeds)",
     )
     run.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    safety = run.add_argument_group("long runs")
+    safety.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=_DEFAULTS["checkpoint_every"],
+        metavar="N",
+        help="save the optimiser state every N steps so that --resume can continue the run",
+    )
+    safety.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="checkpoint file (default: OUT.checkpoint.safetensors; removed after success)",
+    )
+    safety.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the checkpoint; gives the same result as an uninterrupted run",
+    )
+    safety.add_argument(
+        "--keep-checkpoint", action="store_true", help="keep the checkpoint file after a successful run"
+    )
+
     _add_verbosity(run)
     add_transfer_options(run)
     for modality in all_modalities().values():
         modality.add_arguments(run)
+    if "--max-memory" not in run._option_string_actions:  # the volume modality defines it (in GB)
+        safety.add_argument(
+            "--max-memory",
+            type=float,
+            default=None,
+            metavar="GB",
+            help="refuse runs estimated to need more memory, in GB (default: the device's memory)",
+        )
 
     demo = sub.add_parser("demo", help="run a style transfer on bundled data")
     demo.add_argument(
@@ -247,40 +286,181 @@ def _say(args: argparse.Namespace, message: str) -> None:
         print(message, file=sys.stderr)
 
 
+def _marked(path: Path, mark: str) -> Path:
+    """``out.nii.gz`` -> ``out.<mark>.nii.gz``: a clearly marked sibling of an output."""
+    name = path.name
+    suffix = ".nii.gz" if name.lower().endswith(".nii.gz") else path.suffix
+    stem = name[: len(name) - len(suffix)] if suffix else name
+    return path.with_name(f"{stem}.{mark}{suffix}")
+
+
+def checkpoint_path(args: argparse.Namespace) -> Path:
+    """Where ``ndstyle run`` keeps its checkpoint: ``--checkpoint`` or ``<output>.checkpoint.safetensors``."""
+    if getattr(args, "checkpoint", None) is not None:
+        return Path(args.checkpoint)
+    return args.output.with_name(f"{args.output.name}.checkpoint.safetensors")
+
+
+def _check_number(option: str, value: float | None, *, minimum: float, strict: bool = False) -> None:
+    if value is None:
+        return
+    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        name = option.lstrip("-").replace("-", "_")
+        raise OptionError(f"{option}: {name} must be a finite number {bound}, got {value!r}")
+
+
+def check_run_options(args: argparse.Namespace) -> None:
+    """Refuse invalid numbers before any file is read, naming the option as typed."""
+    _check_number("--steps", args.steps, minimum=1)
+    _check_number("--size", args.size, minimum=1)
+    for option, value in (
+        ("--content-weight", args.content_weight),
+        ("--style-weight", args.style_weight),
+        ("--tv-weight", args.tv_weight),
+    ):
+        _check_number(option, value, minimum=0)
+    _check_number("--lr", args.lr, minimum=0, strict=True)
+    _check_number("--save-every", args.save_every, minimum=0)
+    _check_number("--checkpoint-every", args.checkpoint_every, minimum=0)
+    if isinstance(args.scales, int):
+        _check_number("--scales", args.scales, minimum=1)
+    elif isinstance(args.scales, list):
+        if not args.scales or any(not (math.isfinite(f) and 0 < f <= 1) for f in args.scales):
+            raise OptionError(f"--scales factors must lie in (0, 1], got {args.scales}")
+    if args.style_blend is not None:
+        blend = args.style_blend
+        if len(blend) != len(args.styles):
+            raise OptionError(
+                f"--style-blend gives {len(blend)} weight(s) for {len(args.styles)} style file(s)"
+            )
+        if any(not (math.isfinite(w) and w >= 0) for w in blend) or sum(blend) <= 0:
+            raise OptionError(f"--style-blend weights must be finite, >= 0 and not all 0, got {blend}")
+
+
+def check_input_file(path: Path) -> None:
+    """One-line errors for inputs that cannot be read at all (before any reader sees them)."""
+    from .errors import InputFileError
+
+    if not path.exists():
+        raise InputFileError(f"input {str(path)!r} does not exist")
+    if path.is_dir():
+        raise InputFileError(f"input {str(path)!r} is a folder; expected a file")
+    if not os.access(path, os.R_OK):
+        raise InputFileError(f"input {str(path)!r} is not readable (permission denied)")
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise InputFileError(f"input {str(path)!r} cannot be read: {error.strerror or error}") from error
+    if size == 0 and path.is_file():
+        raise InputFileError(f"input {str(path)!r} is empty (0 bytes)")
+
+
+def read_input(modality: Any, path: Path, reader: Callable[[], Any]) -> Any:
+    """Call a modality's reader; turn anything but ndstyle's own errors into one clear line."""
+    from .errors import InputFileError
+
+    check_input_file(path)
+    try:
+        return reader()
+    except NdstyleError:
+        raise
+    except MemoryError as error:
+        raise InputFileError(f"input {str(path)!r} is too large to read into memory") from error
+    except Exception as error:  # a library error from a reader: name the file and what was expected
+        detail = str(error).splitlines()[0] if str(error) else ""
+        raise InputFileError(
+            f"input {str(path)!r} is not a readable {modality.name} file "
+            f"({', '.join(modality.extensions)}): {type(error).__name__}: {detail}"
+        ) from error
+
+
+def _check_output_suffix(modality: Any, output: Path) -> None:
+    from .modalities import _suffix
+
+    allowed = tuple(getattr(modality, "output_extensions", ()) or modality.extensions)
+    if _suffix(output) not in allowed:
+        raise OptionError(
+            f"output {str(output)!r}: a {modality.name} result cannot be written as "
+            f"{_suffix(output) or '(no extension)'!r}; expected one of {', '.join(allowed)}"
+        )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """``ndstyle run``: read, transfer, write atomically, optionally preview."""
-    from .io.atomic import atomic_output, check_output_path
+    """``ndstyle run``: check, read, transfer, write atomically (result and preview together)."""
+    from .io.atomic import atomic_output, atomic_outputs, check_output_path, same_file
     from .modalities import modality_for_path
 
-    modality = modality_for_path(args.content, args.modality)
+    check_run_options(args)
     inputs = (args.content, *args.styles)
-    check_output_path(args.output, overwrite=args.overwrite, inputs=inputs)
-    if args.preview is not None:
-        check_output_path(args.preview, overwrite=args.overwrite, inputs=inputs)
-    if args.save_every < 0:
-        raise OptionError(f"--save-every must be >= 0, got {args.save_every}")
+    for path in inputs:
+        check_input_file(path)
+    modality = modality_for_path(args.content, args.modality)
+    if not args.modality:
+        for style in args.styles:
+            other = modality_for_path(style)
+            if other.name != modality.name:
+                raise OptionError(
+                    f"style {str(style)!r} is a {other.name} file but the content {str(args.content)!r} "
+                    f"is a {modality.name} file; give a {modality.name} style "
+                    f"({', '.join(modality.extensions)}) or choose one reader with --modality"
+                )
+    outputs = [args.output] + ([args.preview] if args.preview is not None else [])
+    for out in outputs:
+        check_output_path(out, overwrite=args.overwrite, inputs=inputs)
+    if args.preview is not None and same_file(args.preview, args.output):
+        raise OptionError(f"--preview {str(args.preview)!r} is the output file; choose another path")
+    _check_output_suffix(modality, args.output)
+    checkpoint = checkpoint_path(args)
+    uses_checkpoint = bool(args.checkpoint_every) or args.resume
+    if uses_checkpoint:
+        check_output_path(checkpoint, overwrite=True, inputs=(*inputs, *outputs))
+        if args.resume and not checkpoint.is_file():
+            raise OptionError(f"--resume: no checkpoint {str(checkpoint)!r} to resume from")
+        if not args.resume and checkpoint.exists() and not args.overwrite:
+            raise OptionError(
+                f"checkpoint {str(checkpoint)!r} exists from an earlier run; pass --resume to continue "
+                f"it or --overwrite to start afresh"
+            )
+    partial_file = _marked(args.output, "partial")
+    interrupted_file = _marked(args.output, "interrupted")
     _say(args, f"modality: {modality.name}")
-    content = modality.load(args.content, args)
-    styles = [modality.load_style(p, content, args) for p in args.styles]
+    content = read_input(modality, args.content, lambda: modality.load(args.content, args))
+    styles = [
+        read_input(modality, p, functools.partial(modality.load_style, p, content, args)) for p in args.styles
+    ]
     options = _stylize_options(args, modality.stylize_defaults(args))
+    if uses_checkpoint:
+        options.update(checkpoint=checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume)
+    if getattr(args, "max_memory", None) is not None:
+        _check_number("--max-memory", args.max_memory, minimum=0, strict=True)
+        options["max_memory"] = int(args.max_memory * 1024**3)
     if args.save_every:
-        options["callback"] = _periodic_saver(args, modality, content)
+        options["callback"] = _periodic_saver(args, modality, content, partial_file, inputs)
     try:
         result = modality.transfer(content, styles, args, options)
     except InterruptedRun as interrupt:
         partial = getattr(interrupt, "result", None)
-        if partial is not None:
-            marked = args.output.with_name(f"{args.output.stem}.interrupted{args.output.suffix}")
-            with atomic_output(marked, overwrite=True) as tmp:
-                modality.save(tmp, partial.output, content, args)
-            raise InterruptedRun(f"{interrupt}; best result so far saved to {str(marked)!r}") from None
+        if partial is None or not partial.history:
+            raise
+        with atomic_output(interrupted_file, overwrite=True, inputs=inputs) as tmp:
+            modality.save(tmp, partial.output, content, args)
+        _remove(partial_file, args.save_every)
+        again = f"; continue with --resume (checkpoint {str(checkpoint)!r})" if args.checkpoint_every else ""
+        raise InterruptedRun(
+            f"{interrupt}; best result so far saved to {str(interrupted_file)!r}{again}"
+        ) from None
+    except NdstyleError as error:
+        if args.save_every and partial_file.exists():
+            raise type(error)(f"{error} (best result so far: {str(partial_file)!r})") from error
         raise
     _say(args, f"extractor: {result.extractor}")
-    with atomic_output(args.output, overwrite=args.overwrite or bool(args.save_every)) as tmp:
-        modality.save(tmp, result.output, content, args)
-    if args.preview is not None:
-        with atomic_output(args.preview, overwrite=args.overwrite) as tmp:
-            modality.preview(tmp, content, styles, result.output)
+    with atomic_outputs(outputs, overwrite=args.overwrite, inputs=inputs) as tmps:
+        modality.save(tmps[0], result.output, content, args)
+        if args.preview is not None:
+            modality.preview(tmps[1], content, styles, result.output)
+    _remove(partial_file, args.save_every)
+    _remove(checkpoint, args.checkpoint_every and not args.keep_checkpoint)
     last = result.history[-1] if result.history else None
     if last is not None:
         _say(
@@ -292,7 +472,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _periodic_saver(args: argparse.Namespace, modality: Any, content: Any) -> Callable[..., None]:
+def _remove(path: Path, when: Any) -> None:
+    if when:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _periodic_saver(
+    args: argparse.Namespace, modality: Any, content: Any, target: Path, inputs: Sequence[Path]
+) -> Callable[..., None]:
+    """Write the best result so far every ``--save-every`` steps to ``<stem>.partial<suffix>``."""
     from .functional import resize
     from .io.atomic import atomic_output
 
@@ -301,7 +490,7 @@ def _periodic_saver(args: argparse.Namespace, modality: Any, content: Any) -> Ca
     def save(info: Any) -> None:
         if info.record.step % args.save_every == 0:
             best = resize(info.best, shape)[0].float().cpu()
-            with atomic_output(args.output, overwrite=True) as tmp:
+            with atomic_output(target, overwrite=True, inputs=inputs) as tmp:
                 modality.save(tmp, best, content, args)
 
     return save
@@ -319,7 +508,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         facts = {"kind": "ndstyle weights", **describe_file(args.file)}
     else:
         modality = modality_for_path(args.file, args.modality)
-        facts = {"modality": modality.name, **modality.info(args.file)}
+        details = read_input(modality, args.file, lambda: modality.info(args.file))
+        facts = {"modality": modality.name, **details}
     for key, value in facts.items():
         print(f"{key}: {value}")
     return 0
@@ -367,9 +557,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a job scheduler, ``kill``) handled like Ctrl-C: best result saved, no partial files."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``ndstyle`` and ``python -m ndstyle``; returns the exit code."""
-    parser = _build_parser()
+    """Entry point of ``ndstyle`` and ``python -m ndstyle``; returns the exit code.
+
+    Exit codes: 0 success, 1 error (one line on stderr), 2 usage, 130 Ctrl-C, 143 SIGTERM.
+    """
+    try:
+        parser = _build_parser()
+    except Exception as error:  # a broken plugin module must not show a traceback either
+        print(f"ndstyle: error: {_one_line(error)}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -381,11 +582,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         "weights": cmd_weights,
     }
     handler = commands.get(args.command) or args.handler
+    verbose = getattr(args, "verbose", False)
+    terminated = False
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        nonlocal terminated
+        terminated = True
+        raise _Terminated
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return handler(args)
-    except (NdstyleError, OSError, ValueError) as error:
-        if getattr(args, "verbose", False):
+    except KeyboardInterrupt:
+        if verbose:
             traceback.print_exc()
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"ndstyle: error: {type(error).__name__}: {message}", file=sys.stderr)
-        return 130 if isinstance(error, InterruptedRun) else 1
+        print("ndstyle: terminated" if terminated else "ndstyle: interrupted", file=sys.stderr)
+        return 143 if terminated else 130
+    except Exception as error:  # never a library traceback without -v
+        if verbose:
+            traceback.print_exc()
+        print(f"ndstyle: error: {_one_line(error)}", file=sys.stderr)
+        if isinstance(error, InterruptedRun):
+            return 143 if terminated else 130
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line(error: BaseException) -> str:
+    """``Type: first line of the message`` (internal errors say how to see the traceback)."""
+    lines = str(error).strip().splitlines()
+    message = lines[0] if lines else ""
+    name = type(error).__name__
+    if isinstance(error, MemoryError) or name == "OutOfMemoryError":
+        return (
+            f"{name}: out of memory ({message.split('.')[0]}); use a smaller --size, fewer or "
+            f"shallower layers, --optimizer adam, or another --device"
+        )
+    if isinstance(error, (NdstyleError, OSError, ValueError)):
+        return f"{name}: {message}" if message else name
+    return f"internal error {name}: {message} (run with -v for the traceback)"

@@ -9,6 +9,7 @@ iterate is returned.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ import torch
 
 from . import functional as NF
 from ._checks import check_positive, look_up_option, spatial_dims_of
+from .checkpoint import RunState, check_fingerprint, fingerprint, load_run_state, save_run_state
 from .errors import InterruptedRun, NonFiniteCostError, OptionError, ShapeError
 from .extractors import FeatureExtractor, build_extractor
 from .losses import CostTerms, PerceptualLoss
+from .memory import device_memory, estimate_memory, format_size, parse_size
 from .pyramid import scale_factors, scaled_shape
 
 InitKind = Literal["content", "noise", "style"]
@@ -150,6 +153,10 @@ def stylize(
     value_range: tuple[float, float] | None | Literal["auto"] = "auto",
     callback: Callable[[StepInfo], bool | None] | None = None,
     progress: bool = True,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
+    max_memory: int | str | None = "auto",
 ) -> StyleTransferResult:
     r"""Neural style transfer (Gatys et al. 2015) on 1-D, 2-D or 3-D inputs.
 
@@ -186,13 +193,22 @@ def stylize(
             extractor's ``value_range``; ``None`` never clamps.
         callback: called after every step with a :class:`StepInfo`; returning ``True`` stops.
         progress: show a progress bar (tqdm) with step, cost terms and ETA.
+        checkpoint: file (``.safetensors``) that ``checkpoint_every`` writes and ``resume`` reads.
+        checkpoint_every: save the full optimiser state every N steps (0: never); see
+            :mod:`ndstyle.checkpoint`.
+        resume: continue from ``checkpoint``; with the same inputs, options, device and thread
+            count the result is bit-identical to an uninterrupted run.
+        max_memory: refuse, before allocating, a run whose estimated peak memory
+            (:func:`ndstyle.memory.estimate_memory`) exceeds this many bytes (or ``"8G"``...);
+            ``"auto"``: the device's memory; ``None``: no check.
 
     Returns:
         A :class:`StyleTransferResult` holding the lowest-cost iterate and the history.
 
     Raises:
         ShapeError: inputs of wrong or mismatching shapes.
-        OptionError: invalid options (negative weights, zero steps, unknown names...).
+        OptionError: invalid options (negative weights, zero steps, unknown names...), a run
+            estimated to need more than ``max_memory``, or a checkpoint made for another run.
         NonFiniteCostError: the cost became NaN or infinite (the run stops; nothing is returned).
         InterruptedRun: Ctrl-C; its ``result`` holds the best iterate so far.
 
@@ -225,6 +241,15 @@ def stylize(
     look_up_option("optimizer", optimizer, ("lbfgs", "adam"))
     if lr is not None:
         check_positive("lr", lr, allow_zero=False)
+    if style_blend is not None:
+        for w in style_blend:
+            check_positive("style_blend weight", w)
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 0:
+        raise OptionError(f"checkpoint_every must be an integer >= 0, got {checkpoint_every!r}")
+    if (checkpoint_every or resume) and checkpoint is None:
+        raise OptionError("checkpoint_every and resume need checkpoint=<path of the checkpoint file>")
+    auto_memory = isinstance(max_memory, str) and max_memory == "auto"
+    memory_limit = None if auto_memory else parse_size(max_memory)
 
     dev = resolve_device(device)
     autocast = resolve_precision(precision)
@@ -265,8 +290,57 @@ def stylize(
         raise OptionError(f"steps gives {len(per_level)} values for {len(factors)} pyramid levels")
 
     mask_b = _prepare_mask(mask, full_shape)
+    if auto_memory or memory_limit is not None:
+        needed = estimate_memory(
+            net, full_shape, loss.layers, optimizer=optimizer, style_shapes=[s.shape[2:] for s in styles_b]
+        )
+        limit = device_memory(dev) if memory_limit is None else memory_limit
+        if limit is not None and needed > limit:
+            raise OptionError(
+                f"this run needs about {format_size(needed)} of memory for a content of shape "
+                f"{tuple(content_b.shape[1:])} but {format_size(limit)} are "
+                f"{'allowed (max_memory)' if memory_limit is not None else 'available on ' + str(dev)}; "
+                f"use a smaller size, fewer/shallower layers or optimizer='adam'"
+            )
     generator = torch.Generator().manual_seed(seed)
     current = _initial(init, content_b, styles_b[0], generator).to(dev)
+    run_print: dict[str, str] = {}
+    saved: RunState | None = None
+    if checkpoint is not None:
+        run_print = fingerprint(
+            {
+                "options": [
+                    c_layers if content_weight > 0 else [],
+                    s_layers if isinstance(s_layers, Mapping) else list(s_layers),
+                    content_weight,
+                    loss.style_weight,
+                    tv_weight,
+                    list(style_blend) if style_blend is not None else None,
+                    optimizer,
+                    lr,
+                    [int(v) for v in per_level],
+                    factors,
+                    seed,
+                    init if isinstance(init, str) else "tensor",
+                    precision,
+                    list(bounds) if bounds is not None else None,
+                    dev.type,
+                ],
+                "extractor": net.describe(),
+            },
+            {
+                "content": [content_b],
+                "styles": styles_b,
+                "mask": [mask_b],
+                "init": [init if isinstance(init, torch.Tensor) else None],
+                "extractor weights": list(net.state_dict().values()),
+            },
+        )
+        if resume:
+            saved = load_run_state(checkpoint, dev)
+            check_fingerprint(checkpoint, saved.fingerprint, run_print)
+            if saved.generator_state is not None:
+                generator.set_state(saved.generator_state)
     content_full = content_b.to(dev)
     mask_full = mask_b.to(dev) if mask_b is not None else None
 
@@ -276,10 +350,39 @@ def stylize(
     start = time.perf_counter()
     step_counter = 0
     best_so_far = [current]  # updated inside the loop, read if the run is interrupted
+    if saved is not None:
+        result.history.extend(
+            StepRecord(r[0], r[1], tuple(r[2]), *r[3:])
+            for r in saved.history  # type: ignore[arg-type]
+        )
+        step_counter = saved.step
+        bar.update(saved.step)
+
+    def save_state(
+        level: int, done: int, step: int, x: torch.Tensor, opt: Any, best: torch.Tensor, cost: float
+    ) -> None:
+        save_run_state(
+            checkpoint,  # type: ignore[arg-type]
+            RunState(
+                fingerprint=run_print,
+                level=level,
+                level_steps_done=done,
+                step=step,
+                best_cost=cost,
+                x=x,
+                best=best,
+                optimizer_state=dict(opt.state[x]),
+                history=[_fields(r) for r in result.history],
+                generator_state=generator.get_state(),
+            ),
+        )
+
     try:
         for level, (factor, level_steps) in enumerate(zip(factors, per_level, strict=True)):
             shape = scaled_shape(full_shape, factor, min_size)
             result.scales.append(shape)
+            if saved is not None and level < saved.level:
+                continue
             level_content = NF.resize(content_full, shape)
             loss.set_content(level_content)
             loss.set_styles(
@@ -289,6 +392,9 @@ def stylize(
             level_mask = NF.resize(mask_full, shape) if mask_full is not None else None
             loss.set_mask(level_mask)
             x = NF.resize(current, shape).detach().clone().requires_grad_(True)
+            restart = saved if saved is not None and level == saved.level else None
+            if restart is not None:
+                x = restart.x.detach().clone().requires_grad_(True)
             best, best_cost, step_counter, stopped = _optimise_level(
                 loss,
                 x,
@@ -307,6 +413,9 @@ def stylize(
                 bar=bar,
                 callback=callback,
                 best_so_far=best_so_far,
+                restart=restart,
+                checkpoint_every=checkpoint_every,
+                save_state=(lambda *a, _level=level: save_state(_level, *a)) if checkpoint_every else None,
             )
             result.best_cost = best_cost
             current = best
@@ -346,8 +455,15 @@ def _optimise_level(
     bar: Any,
     callback: Callable[[StepInfo], bool | None] | None,
     best_so_far: list[torch.Tensor],
+    restart: RunState | None = None,
+    checkpoint_every: int = 0,
+    save_state: Callable[..., None] | None = None,
 ) -> tuple[torch.Tensor, float, int, bool]:
-    """Run ``steps`` optimiser steps at one pyramid level; return the best iterate and cost."""
+    """Run ``steps`` optimiser steps at one pyramid level; return the best iterate and cost.
+
+    With ``restart`` the level continues from a checkpoint (iterate, optimiser state, best so far);
+    ``save_state(done, step, x, opt, best, best_cost)`` is called every ``checkpoint_every`` steps.
+    """
     if optimizer == "lbfgs":
         opt: torch.optim.Optimizer = torch.optim.LBFGS([x], lr=lr or 1.0, max_iter=1, history_size=50)
     else:
@@ -355,6 +471,12 @@ def _optimise_level(
         opt = torch.optim.Adam([x], lr=lr or 0.02 * spread)
     best = x.detach().clone()
     best_cost = math.inf
+    done = 0
+    if restart is not None:
+        opt.state[x] = restart.optimizer_state
+        best = restart.best.detach().clone()
+        best_cost = restart.best_cost
+        done = restart.level_steps_done
     last: dict[str, CostTerms] = {}
 
     def composite(values: torch.Tensor) -> torch.Tensor:
@@ -383,9 +505,14 @@ def _optimise_level(
         last["terms"] = terms
         return total
 
+    def composite_best() -> torch.Tensor:
+        return composite(best)
+
+    if restart is not None:
+        best_so_far[0] = composite_best().detach()
     step = step_offset
     stopped = False
-    for _ in range(steps):
+    for _ in range(done, steps):
         opt.step(closure)  # type: ignore[arg-type]
         if bounds is not None:
             with torch.no_grad():
@@ -403,6 +530,9 @@ def _optimise_level(
             seconds=time.perf_counter() - start,
         )
         history.append(record)
+        done += 1
+        if save_state is not None and step % checkpoint_every == 0:
+            save_state(done, step, x, opt, best, best_cost)
         bar.update(1)
         bar.set_postfix_str(
             f"scale {level} J={values['total']:.4g} content={values['content']:.3g} "
@@ -417,6 +547,10 @@ def _optimise_level(
     if math.isfinite(final_cost) and final_cost < best_cost:
         best, best_cost = x.detach().clone(), final_cost
     return composite(best).detach(), best_cost, step, stopped
+
+
+def _fields(record: StepRecord) -> list[Any]:
+    return [getattr(record, f) for f in record.__dataclass_fields__]
 
 
 def _prepare_mask(mask: torch.Tensor | None, shape: tuple[int, ...]) -> torch.Tensor | None:

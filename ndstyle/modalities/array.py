@@ -16,13 +16,56 @@ def read_npy(path: Path) -> np.ndarray:
     """Load a ``.npy`` file without pickles, with one-line errors."""
     if not path.is_file():
         raise InputFileError(f"{str(path)!r} does not exist or is not a file")
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic != b"\x93NUMPY":
+        raise InputFileError(f"{str(path)!r} is not a .npy file (it lacks the NumPy header)")
+    _check_npy_header(path)
     try:
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise InputFileError(f"{str(path)!r} is not a readable .npy array ({error})") from error
+    except Exception as error:  # a corrupt header raises ValueError, EOFError, SyntaxError, TokenError...
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InputFileError(f"{str(path)!r} is not a readable .npy array ({detail})") from error
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
         raise InputFileError(f"{str(path)!r} must hold a numeric array, got dtype {array.dtype}")
     return array
+
+
+def _check_npy_header(path: Path) -> None:
+    """Refuse, before reading, object arrays and arrays larger than the file or the memory."""
+    from ..memory import device_memory, format_size
+
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+            offset = handle.tell()
+    except Exception:  # a corrupt header: np.load reports it
+        return
+    if dtype.hasobject:
+        raise InputFileError(
+            f"{str(path)!r} holds pickled Python objects; ndstyle never unpickles files "
+            f"(save a numeric array instead)"
+        )
+    if dtype.itemsize == 0:
+        return
+    count = int(np.prod(shape, dtype=np.float64))
+    needed = count * dtype.itemsize
+    available = path.stat().st_size - offset
+    if needed > available:
+        raise InputFileError(
+            f"{str(path)!r} is truncated: its header promises {format_size(needed)} of data "
+            f"(shape {tuple(shape)}, {dtype}), the file holds {format_size(max(0, available))}"
+        )
+    memory = device_memory(torch.device("cpu"))
+    if memory is not None and needed + 4 * count > memory:
+        raise InputFileError(
+            f"{str(path)!r} needs about {format_size(needed + 4 * count)} of memory to read "
+            f"(shape {tuple(shape)}), more than the {format_size(memory)} of this machine"
+        )
 
 
 class ArrayModality(Modality):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import torch
 
 from ..engine import StyleTransferResult, stylize
+from ..errors import InputFileError, NdstyleError
 
 
 @dataclass
@@ -29,6 +32,27 @@ class LoadedInput:
     path: Path | None = None
 
 
+def _guard_reader(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a reader's library exceptions into one-line :class:`InputFileError` naming the file."""
+
+    @functools.wraps(method)
+    def guarded(self: Modality, path: Path, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, path, *args, **kwargs)
+        except NdstyleError as error:
+            if "\n" in str(error):  # one line, always
+                raise type(error)(" ".join(str(error).split())) from error
+            raise
+        except Exception as error:  # corrupt files make libraries raise anything
+            detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise InputFileError(
+                f"input {str(path)!r} is not a readable {self.name} file ({', '.join(self.extensions)}): "
+                f"{type(error).__name__}: {detail}"
+            ) from error
+
+    return guarded
+
+
 class Modality:
     """Readers, writers, defaults and previews of one kind of data.
 
@@ -40,6 +64,12 @@ class Modality:
     extensions: tuple[str, ...] = ()
     spatial_dims: int = 0
     description: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("load", "load_style", "info"):  # readers only raise ndstyle's one-line errors
+            if name in cls.__dict__:
+                setattr(cls, name, _guard_reader(cls.__dict__[name]))
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Add this modality's own options to ``ndstyle run`` (in a group of its own)."""
