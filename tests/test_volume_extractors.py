@@ -113,7 +113,9 @@ def measure_peak_bytes(n: int) -> int:
     Two fresh processes (one stops after the warm-up) so that the baseline does not depend on
     when the allocator returns memory within one process.
     """
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # a clean environment: earlier tests may leave variables that change allocation behaviour
+    keep = ("PATH", "HOME", "PYTHONPATH", "NDSTYLE_HOME", "TMPDIR")
+    env = {k: os.environ[k] for k in keep if k in os.environ} | {"OMP_NUM_THREADS": "1"}
 
     def peak(size: int) -> int:
         out = subprocess.run(
@@ -121,7 +123,9 @@ def measure_peak_bytes(n: int) -> int:
         )
         return int(json.loads(out.stdout.strip().splitlines()[-1])["peak"])
 
-    return (peak(n) - peak(0)) * 1024
+    # RSS peaks depend on when the allocator reuses freed blocks (and vary under CPU load); the
+    # estimate must cover the largest peak, so take the highest of two runs against the baseline.
+    return (max(peak(n), peak(n)) - peak(0)) * 1024
 
 
 @pytest.mark.parametrize("n", [64])
