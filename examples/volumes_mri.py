@@ -24,6 +24,7 @@ import numpy as np
 
 import ndstyle.extractors.volume as V
 from ndstyle.cli import main
+from ndstyle.demo import STYLE
 from ndstyle.errors import OptionError
 from ndstyle.extractors import ConvNdExtractor
 
@@ -45,9 +46,14 @@ def main_example() -> None:
     parser.add_argument("--out", type=Path, default=Path("volumes-example"))
     parser.add_argument("--size", type=int, default=64, help="working grid, longest axis (voxels)")
     parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--painting", type=Path, default=Path("/work/shared/data/starry_night.jpg"))
+    parser.add_argument(
+        "--painting", type=Path, default=STYLE, help="2-D style (default: bundled Starry Night)"
+    )
     args = parser.parse_args()
-    wheel = args.wheel or Path(sorted(glob.glob("/tmp/**/nilearn-*.whl", recursive=True))[-1])
+    found = sorted(glob.glob("/tmp/**/nilearn-*.whl", recursive=True))
+    if args.wheel is None and not found:
+        raise SystemExit("no nilearn wheel: run 'pip download --no-deps nilearn -d /tmp' or pass --wheel")
+    wheel = args.wheel or Path(found[-1])
     args.out.mkdir(parents=True, exist_ok=True)
     t1 = template(wheel, T1, args.out / "mni152_t1.nii.gz")
     wm_full = template(wheel, WM, args.out / "mni152_wm.nii.gz")
