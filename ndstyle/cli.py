@@ -399,7 +399,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.modality:
         for style in args.styles:
             other = modality_for_path(style)
-            if other.name != modality.name:
+            if other.name != modality.name and other.name not in modality.style_modalities:
                 raise OptionError(
                     f"style {str(style)!r} is a {other.name} file but the content {str(args.content)!r} "
                     f"is a {modality.name} file; give a {modality.name} style "

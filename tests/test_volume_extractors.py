@@ -91,41 +91,39 @@ def test_memory_limit_reduces_the_working_grid() -> None:
 
 _MEASURE = textwrap.dedent(
     """
-    import json, resource, sys, torch
+    import json, sys, torch
     torch.set_num_threads(1)
     from ndstyle import stylize
     from ndstyle.extractors import build_extractor
+
+    def status(key):
+        for line in open("/proc/self/status"):
+            if line.startswith(key):
+                return int(line.split()[1])
+
     n = int(sys.argv[1])
     net = build_extractor("conv3d", spatial_dims=3, in_channels=1)
     small = torch.rand(1, 16, 16, 16)
     stylize(small, small, extractor=net, steps=2, scales=1, progress=False)  # warm up kernels
-    if n:
-        c, s = torch.rand(1, n, n, n), torch.rand(1, n, n, n)
-        stylize(c, s, extractor=net, steps=3, scales=1, progress=False)
-    print(json.dumps({"peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    c, s = torch.rand(1, n, n, n), torch.rand(1, n, n, n)
+    with open("/proc/self/clear_refs", "w") as handle:  # reset the high-water mark to the current RSS
+        handle.write("5")
+    before = status("VmRSS")
+    stylize(c, s, extractor=net, steps=3, scales=1, progress=False)
+    print(json.dumps({"before": before, "peak": status("VmHWM")}))
     """
 )
 
 
 def measure_peak_bytes(n: int) -> int:
-    """Peak RSS of a transfer at ``n^3`` minus that of the same process without it (``ru_maxrss``, KiB).
-
-    Two fresh processes (one stops after the warm-up) so that the baseline does not depend on
-    when the allocator returns memory within one process.
-    """
-    # a clean environment: earlier tests may leave variables that change allocation behaviour
+    """Peak RSS growth (VmHWM after a reset, minus VmRSS before) of a transfer at ``n^3``, fresh process."""
     keep = ("PATH", "HOME", "PYTHONPATH", "NDSTYLE_HOME", "TMPDIR")
     env = {k: os.environ[k] for k in keep if k in os.environ} | {"OMP_NUM_THREADS": "1"}
-
-    def peak(size: int) -> int:
-        out = subprocess.run(
-            [sys.executable, "-c", _MEASURE, str(size)], capture_output=True, text=True, check=True, env=env
-        )
-        return int(json.loads(out.stdout.strip().splitlines()[-1])["peak"])
-
-    # RSS peaks depend on when the allocator reuses freed blocks (and vary under CPU load); the
-    # estimate must cover the largest peak, so take the highest of two runs against the baseline.
-    return (max(peak(n), peak(n)) - peak(0)) * 1024
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(n)], capture_output=True, text=True, check=True, env=env
+    )
+    values = json.loads(out.stdout.strip().splitlines()[-1])
+    return (values["peak"] - values["before"]) * 1024
 
 
 @pytest.mark.parametrize("n", [64])

@@ -64,6 +64,8 @@ class Modality:
     extensions: tuple[str, ...] = ()
     spatial_dims: int = 0
     description: str = ""
+    #: Other modalities whose files :meth:`load_style` accepts as styles (e.g. images for volumes).
+    style_modalities: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

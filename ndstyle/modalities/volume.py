@@ -157,6 +157,7 @@ class VolumeModality(Modality):
     extensions = (".nii", ".nii.gz")
     spatial_dims = 3
     description = "NIfTI volume (.nii, .nii.gz); 4-D stacks as channels"
+    style_modalities = ("image",)
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Volume options (prefixed ``--vol-`` where a name could clash)."""
