@@ -127,7 +127,7 @@ def _as_batched(x: torch.Tensor, name: str, spatial_dims: int | None = None) -> 
         raise OptionError(f"{name} contains NaN or infinite values")
     if x.numel() == 0:
         raise ShapeError(f"{name} is empty (shape {tuple(x.shape)})")
-    return x.float()
+    return x.float().contiguous()  # L-BFGS flattens with view(): strided inputs must be copied
 
 
 def stylize(
@@ -253,14 +253,11 @@ def stylize(
 
     dev = resolve_device(device)
     autocast = resolve_precision(precision)
-    net = (
-        build_extractor(extractor, spatial_dims=spatial_dims, in_channels=content_b.shape[1], seed=seed)
-        if not isinstance(extractor, FeatureExtractor)
-        else extractor
-    )
-    if isinstance(extractor, FeatureExtractor):
-        build_extractor(extractor, spatial_dims=spatial_dims, in_channels=content_b.shape[1])
-    net = net.to(dev)
+    # build_extractor checks a given extractor against the input; the seed only applies to new ones
+    seed_option = {} if isinstance(extractor, FeatureExtractor) else {"seed": seed}
+    net = build_extractor(
+        extractor, spatial_dims=spatial_dims, in_channels=content_b.shape[1], **seed_option
+    ).to(dev)
     c_layers = list(net.default_content_layers if content_layers is None else content_layers)
     s_layers = net.default_style_layers if style_layers is None else style_layers
     loss = PerceptualLoss(

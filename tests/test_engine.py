@@ -156,3 +156,11 @@ def test_mismatching_inputs_are_refused() -> None:
         stylize(content.clone().fill_(float("nan")), style, progress=False)
     with pytest.raises(ShapeError, match="too small"):
         stylize(torch.rand(1, 2, 2), torch.rand(1, 8, 8), steps=1, progress=False)
+
+
+def test_non_contiguous_inputs_are_accepted() -> None:
+    content, style = make_pair(2, channels=3)
+    permuted = content.permute(0, 2, 1)  # a strided view, as from an HWC -> CHW permute
+    assert not permuted.is_contiguous()
+    result = stylize(permuted, style, steps=2, scales=1, progress=False)
+    assert result.output.shape == permuted.shape
