@@ -15,6 +15,7 @@ See ``docs/theory.md`` for the derivation and the note on inputs of different si
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -49,15 +50,53 @@ def gram_matrix(
     """
     spatial_dims_of(features, "features")
     dtype = torch.float64 if features.dtype == torch.float64 else torch.float32
-    flat = features.flatten(2).to(dtype)  # (B, C, N)
+    flat = features.flatten(2)  # (B, C, N)
     if mask is None:
-        gram = flat @ flat.transpose(1, 2)
+        gram = _SymmetricGram.apply(flat, None, dtype)
         return gram / flat.shape[-1] if normalize else gram
     weights = resize_mask(mask, features.shape[2:]).flatten(2).to(dtype)  # (B|1, 1, N)
-    gram = (flat * weights) @ flat.transpose(1, 2)
+    if weights.requires_grad:  # a learned mask: let autograd differentiate the weights too
+        values = flat.to(dtype)
+        gram = (values * weights) @ values.transpose(1, 2)
+    else:
+        gram = _SymmetricGram.apply(flat, weights, dtype)
     if normalize:
         gram = gram / weights.sum(dim=-1, keepdim=True).clamp_min(1e-8)
     return gram
+
+
+class _SymmetricGram(torch.autograd.Function):
+    r""":math:`G = F W F^T` for ``F`` ``(B, C, N)`` and optional position weights ``W`` ``(B|1, 1, N)``.
+
+    Autograd would differentiate ``F @ F.T`` through both factors (two ``(C, C) @ (C, N)`` products
+    and a sum of two ``(B, C, N)`` gradients); since :math:`\partial G / \partial F` is symmetric in
+    the two factors, :math:`\bar F = (\bar G + \bar G^T) F W` needs one product. The forward
+    product is taken in ``dtype`` (float32 or float64, whatever the features' dtype, e.g. bfloat16
+    under autocast); the backward product is taken in the features' dtype, the precision their
+    gradient has anyway. Only ``F`` receives a gradient.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, flat: torch.Tensor, weights: torch.Tensor | None, dtype: torch.dtype
+    ) -> torch.Tensor:
+        ctx.save_for_backward(flat, weights)
+        with torch.autocast(flat.device.type, enabled=False):
+            values = flat.to(dtype)
+            left = values if weights is None else values * weights
+            return left @ values.transpose(1, 2)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:  # type: ignore[override]
+        flat, weights = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        with torch.autocast(flat.device.type, enabled=False):
+            symmetric = (grad + grad.transpose(1, 2)).to(flat.dtype)
+            grad_flat = symmetric @ flat
+            if weights is not None:
+                grad_flat = grad_flat * weights.to(flat.dtype)
+        return grad_flat, None, None
 
 
 def resize_mask(mask: torch.Tensor, size: Sequence[int]) -> torch.Tensor:

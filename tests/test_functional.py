@@ -81,6 +81,51 @@ def test_gradcheck_float64(spatial_dims: int) -> None:
     assert torch.autograd.gradcheck(lambda x: NF.total_variation(x), (g,))
 
 
+def _autograd_gram(x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    flat = x.flatten(2).float()
+    left = flat if weights is None else flat * weights.flatten(2)
+    return left @ flat.transpose(1, 2)
+
+
+@pytest.mark.parametrize("spatial_dims", SPATIAL_DIMS)
+@pytest.mark.parametrize("masked", [False, True])
+def test_gram_gradient_matches_autograd_of_the_plain_product(spatial_dims: int, masked: bool) -> None:
+    """The one-product backward equals autograd through F W F^T, in float64 and with a mask."""
+    shape = TINY[spatial_dims]
+    x = rand(2, 3, *shape, seed=13, dtype=torch.float64).requires_grad_(True)
+    mask = rand(1, 1, *shape, seed=14, dtype=torch.float64) if masked else None
+    upstream = rand(2, 3, 3, seed=15, dtype=torch.float64)  # not symmetric on purpose
+    assert torch.autograd.gradcheck(lambda v: NF.gram_matrix(v, mask=mask), (x,))
+    (mine,) = torch.autograd.grad((NF.gram_matrix(x, mask=mask) * upstream).sum(), x)
+    flat = x.flatten(2)
+    left = flat if mask is None else flat * mask.flatten(2)
+    (expected,) = torch.autograd.grad(((left @ flat.transpose(1, 2)) * upstream).sum(), x)
+    torch.testing.assert_close(mine, expected)
+    assert torch.autograd.gradgradcheck(lambda v: NF.gram_matrix(v, mask=mask), (x,))
+
+
+def test_gram_of_bfloat16_features_is_float32_and_its_gradient_bfloat16() -> None:
+    """Under autocast features are bf16: the Gram is summed in fp32, the gradient comes back bf16."""
+    x = rand(1, 8, 16, 16, seed=16).to(torch.bfloat16).requires_grad_(True)
+    gram = NF.gram_matrix(x, normalize=True)
+    assert gram.dtype == torch.float32
+    torch.testing.assert_close(gram, _autograd_gram(x.detach()) / 256)  # exact fp32 sums of bf16 values
+    upstream = rand(1, 8, 8, seed=17)
+    (mine,) = torch.autograd.grad((gram * upstream).sum(), x)
+    assert mine.dtype == torch.bfloat16
+    reference = x.detach().float().requires_grad_(True)
+    (expected,) = torch.autograd.grad(((_autograd_gram(reference) / 256) * upstream).sum(), reference)
+    torch.testing.assert_close(mine.float(), expected, rtol=2e-2, atol=1e-4)
+
+
+def test_mask_that_requires_grad_receives_its_gradient() -> None:
+    x = rand(1, 2, 6, 6, seed=18)
+    mask = rand(1, 1, 6, 6, seed=19).requires_grad_(True)
+    NF.gram_matrix(x, mask=mask).sum().backward()
+    assert mask.grad is not None
+    torch.testing.assert_close(mask.grad.flatten(), (x.flatten(2).sum(1) ** 2).flatten())
+
+
 @pytest.mark.parametrize("spatial_dims", SPATIAL_DIMS)
 def test_batched_equals_per_item(spatial_dims: int) -> None:
     shape = TINY[spatial_dims]
