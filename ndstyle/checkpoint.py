@@ -152,7 +152,9 @@ def load_run_state(path: str | os.PathLike[str], device: torch.device | None = N
     try:
         with safe_open(str(file), framework="pt") as handle:
             header = handle.metadata() or {}
-        tensors = load_file(str(file))
+        # fresh, 64-byte aligned copies: BLAS reductions (L-BFGS's dot products) round differently
+        # on the unaligned views safetensors returns, which would break bit-identical resumption
+        tensors = {name: tensor.clone() for name, tensor in load_file(str(file)).items()}
         meta = json.loads(header[METADATA_KEY])
         if meta.get("version") != VERSION:
             raise ValueError(f"version {meta.get('version')!r}, expected {VERSION}")

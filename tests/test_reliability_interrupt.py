@@ -248,3 +248,16 @@ def test_out_of_memory_is_one_line_with_advice(tmp_path, capsys, monkeypatch):
     rc, _, err = run_cli(capsys, "run", content, style, "-o", tmp_path / "o.npy", *FAST)
     assert rc == 1
     assert_one_error_line(err, "out of memory", "--size")
+
+
+def test_checkpoint_tensors_load_aligned(tmp_path):
+    """Loaded state is in fresh 64-byte aligned buffers: BLAS dot products round by alignment."""
+    from ndstyle.checkpoint import RunState, load_run_state, save_run_state
+
+    odd = {"old_dirs": [torch.rand(333), torch.rand(1000)], "ro": [torch.rand(7)], "n_iter": 2}
+    state = RunState({}, 0, 1, 1, 0.5, torch.rand(1, 3, 5), torch.rand(1, 3, 5), odd)
+    save_run_state(tmp_path / "c.safetensors", state)
+    loaded = load_run_state(tmp_path / "c.safetensors")
+    tensors = [loaded.x, loaded.best, *loaded.optimizer_state["old_dirs"], *loaded.optimizer_state["ro"]]
+    assert all(t.data_ptr() % 64 == 0 for t in tensors)
+    torch.testing.assert_close(loaded.optimizer_state["old_dirs"][0], odd["old_dirs"][0], rtol=0, atol=0)
