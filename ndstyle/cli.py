@@ -80,9 +80,10 @@ def add_transfer_options(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--precision",
-        choices=("fp32", "bf16"),
+        choices=("auto", "fp32", "bf16"),
         default=d["precision"],
-        help="bf16 autocasts the network (default: %(default)s)",
+        help="bf16 autocasts the network; auto: bf16 where the hardware has it natively and the "
+        "extractor was checked in bf16, else fp32 (default: %(default)s)",
     )
     g.add_argument(
         "-e",
@@ -454,7 +455,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.save_every and partial_file.exists():
             raise type(error)(f"{error} (best result so far: {str(partial_file)!r})") from error
         raise
-    _say(args, f"extractor: {result.extractor}")
+    _say(args, f"extractor: {result.extractor} [{result.precision}, {result.device}]")
     with atomic_outputs(outputs, overwrite=args.overwrite, inputs=inputs) as tmps:
         modality.save(tmps[0], result.output, content, args)
         if args.preview is not None:

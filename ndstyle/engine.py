@@ -65,6 +65,7 @@ class StyleTransferResult:
         scales: the spatial shape of each pyramid level.
         stopped_early: a callback asked to stop.
         device: the device the run used.
+        precision: ``"fp32"`` or ``"bf16"``, the precision the extractor ran in.
 
     """
 
@@ -75,6 +76,7 @@ class StyleTransferResult:
     scales: list[tuple[int, ...]] = field(default_factory=list)
     stopped_early: bool = False
     device: str = "cpu"
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,37 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
-def resolve_precision(precision: str) -> torch.dtype | None:
-    """``"fp32"`` -> no autocast; ``"bf16"`` -> bfloat16 autocast of the extractor."""
-    look_up_option("precision", precision, ("fp32", "bf16"))
-    return torch.bfloat16 if precision == "bf16" else None
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively.
+
+    True for CUDA compute capability 8+ and for CPUs with AVX-512-BF16 or AMX-BF16; elsewhere bf16
+    is emulated and slower than fp32.
+    """
+    try:
+        if device.type == "cuda":
+            return torch.cuda.get_device_capability(device)[0] >= 8 and torch.cuda.is_bf16_supported()
+        if device.type == "cpu":
+            capability = torch._C._cpu._get_cpu_capability()
+            return bool(capability.get("avx512_bf16") or capability.get("amx_bf16"))
+    except (AttributeError, RuntimeError, AssertionError):
+        return False
+    return False
+
+
+def resolve_precision(
+    precision: str, device: torch.device | None = None, extractor: FeatureExtractor | None = None
+) -> str:
+    """The precision a run uses: ``"fp32"`` or ``"bf16"``.
+
+    ``"fp32"``/``"bf16"`` are taken as given; ``"auto"`` gives ``"bf16"`` where the ``device``
+    computes it natively (:func:`native_bf16`) and the ``extractor``'s
+    :attr:`~ndstyle.extractors.FeatureExtractor.default_precision` is bf16, else ``"fp32"``.
+    """
+    look_up_option("precision", precision, ("auto", "fp32", "bf16"))
+    if precision != "auto":
+        return precision
+    wanted = getattr(extractor, "default_precision", "fp32")
+    return "bf16" if wanted == "bf16" and device is not None and native_bf16(device) else "fp32"
 
 
 def _as_batched(x: torch.Tensor, name: str, spatial_dims: int | None = None) -> torch.Tensor:
@@ -149,7 +178,7 @@ def stylize(
     scales: str | int | Sequence[float] = "auto",
     seed: int = 0,
     device: str | torch.device = "auto",
-    precision: Literal["fp32", "bf16"] = "fp32",
+    precision: Literal["auto", "fp32", "bf16"] = "auto",
     value_range: tuple[float, float] | None | Literal["auto"] = "auto",
     callback: Callable[[StepInfo], bool | None] | None = None,
     progress: bool = True,
@@ -188,7 +217,9 @@ def stylize(
             :func:`ndstyle.pyramid.scale_factors`); ``1`` disables coarse-to-fine.
         seed: seeds the random extractor and noise init; same seed + device -> same result.
         device: ``"auto"`` (cuda, mps, cpu) or a torch device.
-        precision: ``"fp32"`` or ``"bf16"`` (autocast of the extractor; Grams and sums in fp32).
+        precision: ``"bf16"`` autocasts the extractor (Grams and sums stay fp32); ``"auto"``
+            uses bf16 where the device computes it natively and the extractor was checked in bf16
+            (:func:`resolve_precision`), else ``"fp32"``. ``result.precision`` says which ran.
         value_range: clamp the input to ``(low, high)`` after each step; ``"auto"`` uses the
             extractor's ``value_range``; ``None`` never clamps.
         callback: called after every step with a :class:`StepInfo`; returning ``True`` stops.
@@ -252,12 +283,13 @@ def stylize(
     memory_limit = None if auto_memory else parse_size(max_memory)
 
     dev = resolve_device(device)
-    autocast = resolve_precision(precision)
+    look_up_option("precision", precision, ("auto", "fp32", "bf16"))
     # build_extractor checks a given extractor against the input; the seed only applies to new ones
     seed_option = {} if isinstance(extractor, FeatureExtractor) else {"seed": seed}
     net = build_extractor(
         extractor, spatial_dims=spatial_dims, in_channels=content_b.shape[1], **seed_option
     ).to(dev)
+    precision_used = resolve_precision(precision, dev, net)
     c_layers = list(net.default_content_layers if content_layers is None else content_layers)
     s_layers = net.default_style_layers if style_layers is None else style_layers
     loss = PerceptualLoss(
@@ -267,7 +299,7 @@ def stylize(
         content_weight=content_weight,
         style_weight=net.default_style_weight if style_weight is None else style_weight,
         tv_weight=tv_weight,
-        autocast_dtype=autocast,
+        autocast_dtype=torch.bfloat16 if precision_used == "bf16" else None,
     )
     bounds = net.value_range if isinstance(value_range, str) and value_range == "auto" else value_range
     if isinstance(value_range, str) and value_range != "auto":
@@ -289,7 +321,12 @@ def stylize(
     mask_b = _prepare_mask(mask, full_shape)
     if auto_memory or memory_limit is not None:
         needed = estimate_memory(
-            net, full_shape, loss.layers, optimizer=optimizer, style_shapes=[s.shape[2:] for s in styles_b]
+            net,
+            full_shape,
+            loss.layers,
+            optimizer=optimizer,
+            style_shapes=[s.shape[2:] for s in styles_b],
+            precision=precision_used,
         )
         limit = device_memory(dev) if memory_limit is None else memory_limit
         if limit is not None and needed > limit:
@@ -319,7 +356,7 @@ def stylize(
                     factors,
                     seed,
                     init if isinstance(init, str) else "tensor",
-                    precision,
+                    precision_used,
                     list(bounds) if bounds is not None else None,
                     dev.type,
                 ],
@@ -341,7 +378,9 @@ def stylize(
     content_full = content_b.to(dev)
     mask_full = mask_b.to(dev) if mask_b is not None else None
 
-    result = StyleTransferResult(output=content_b[0].clone(), extractor=net.describe(), device=str(dev))
+    result = StyleTransferResult(
+        output=content_b[0].clone(), extractor=net.describe(), device=str(dev), precision=precision_used
+    )
     total_steps = sum(int(s) for s in per_level)
     bar = _progress_bar(total_steps, progress)
     start = time.perf_counter()

@@ -105,6 +105,7 @@ def estimate_memory(
     *,
     optimizer: str = "lbfgs",
     style_shapes: Sequence[Sequence[int]] = (),
+    precision: str = "fp32",
 ) -> int:
     """Estimated peak bytes of :func:`ndstyle.stylize` at its finest level.
 
@@ -114,9 +115,11 @@ def estimate_memory(
         layers: every layer the costs use.
         optimizer: ``"lbfgs"`` (keeps a history of 2 x 50 input-sized vectors) or ``"adam"``.
         style_shapes: spatial shapes of the styles (their features are computed once, no grad).
+        precision: ``"fp32"`` or ``"bf16"`` (activations take 2 bytes a value; the input-sized
+            buffers stay float32).
 
     Returns:
-        Bytes (fp32).
+        Bytes.
 
     """
     channels = int(getattr(extractor, "in_channels", 1))
@@ -125,5 +128,6 @@ def estimate_memory(
     style_acts = max((activation_values(extractor, s, layers) for s in style_shapes), default=0)
     optimiser_values = (2 * LBFGS_HISTORY + 4) * n_input if optimizer == "lbfgs" else 3 * n_input
     params = sum(p.numel() * p.element_size() for p in extractor.parameters())
-    values = 2 * acts + style_acts + optimiser_values + 8 * n_input
-    return int(values * BYTES_PER_VALUE + params)
+    activation_bytes = 2 if precision == "bf16" else BYTES_PER_VALUE
+    activations = (2 * acts + style_acts) * activation_bytes
+    return int(activations + (optimiser_values + 8 * n_input) * BYTES_PER_VALUE + params)

@@ -128,6 +128,39 @@ def test_precisions_optimizers_and_inits_run(precision: str, optimizer: str, ini
     assert torch.isfinite(result.output).all() and result.history[-1].total > 0
 
 
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("spatial_dims", SPATIAL_DIMS)
+def test_auto_precision_is_bf16_only_for_checked_extractors_on_native_hardware(
+    monkeypatch: pytest.MonkeyPatch, spatial_dims: int, native: bool
+) -> None:
+    from ndstyle import engine
+
+    monkeypatch.setattr(engine, "native_bf16", lambda device: native)
+    content, style = make_pair(spatial_dims)
+    checked = extractor(spatial_dims)
+    checked.default_precision = "bf16"
+    unchecked = extractor(spatial_dims)  # default_precision "fp32"
+    runs = {
+        name: stylize(content, style, extractor=net, steps=2, scales=1, progress=False)
+        for name, net in (("checked", checked), ("unchecked", unchecked))
+    }
+    assert runs["checked"].precision == ("bf16" if native else "fp32")
+    assert runs["unchecked"].precision == "fp32"
+    forced = stylize(content, style, extractor=unchecked, steps=2, scales=1, precision="bf16", progress=False)
+    assert forced.precision == "bf16"
+
+
+def test_native_bf16_reads_the_cpu_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ndstyle.engine import native_bf16
+
+    flags = {"avx512_bf16": False, "amx_bf16": False}
+    monkeypatch.setattr(torch._C._cpu, "_get_cpu_capability", lambda: flags)
+    assert not native_bf16(torch.device("cpu"))
+    flags["avx512_bf16"] = True
+    assert native_bf16(torch.device("cpu"))
+    assert not native_bf16(torch.device("meta"))
+
+
 @pytest.mark.parametrize(
     "kwargs,error,pattern",
     [

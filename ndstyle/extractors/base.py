@@ -27,6 +27,9 @@ class FeatureExtractor(nn.Module):
         value_range: the natural ``(low, high)`` range of inputs, or ``None`` if unbounded.
         default_style_weight: the style weight :math:`\beta` that balances the content weight 1
             for this extractor's feature scale.
+        default_precision: what ``precision="auto"`` picks where the device computes bfloat16
+            natively: ``"bf16"`` only for extractors whose results were checked to be as good in
+            bf16 as in fp32 (``docs/benchmarks.md``), else ``"fp32"``.
 
     """
 
@@ -36,6 +39,7 @@ class FeatureExtractor(nn.Module):
     default_style_layers: Mapping[str, float] = {}
     value_range: tuple[float, float] | None = None
     default_style_weight: float = 100.0
+    default_precision: str = "fp32"
 
     def __init__(
         self, spatial_dims: int, in_channels: int, layers: Iterable[tuple[str, nn.Module]] = ()

@@ -158,6 +158,7 @@ class SpectralExtractor(SpectrogramConvExtractor):
     """
 
     window: torch.Tensor
+    default_precision = "bf16"  # the STFT stays fp32; the conv bank in bf16 (docs/benchmarks.md)
 
     def __init__(
         self,

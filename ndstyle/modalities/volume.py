@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..engine import StyleTransferResult, stylize
+from ..engine import StyleTransferResult, resolve_device, resolve_precision, stylize
 from ..errors import InputFileError, OptionError, ShapeError
 from ..functional import resize
 from .base import LoadedInput, Modality
@@ -274,12 +274,14 @@ class VolumeModality(Modality):
             )
         _check_fits(extractor, tuple(content.tensor.shape[1:]), channels, options)
         limit = getattr(args, "max_memory", None)
+        device = resolve_device(options.get("device", "auto"))
         shape = fit_working_shape(
             extractor,
             tuple(content.tensor.shape[1:]),
             channels,
             max_gb=limit,
             say=None if getattr(args, "quiet", False) else _say,
+            precision=resolve_precision(options.get("precision", "auto"), device, extractor),
         )
         tensor = content.tensor
         if shape != tuple(tensor.shape[1:]):
