@@ -59,7 +59,13 @@ def add_transfer_options(parser: argparse.ArgumentParser) -> None:
         "--steps",
         type=int,
         default=None,
-        help=f"optimiser steps per pyramid level (default: {d['steps']}, or the modality's)",
+        help=f"optimiser steps at full size (default: {d['steps']}, or the modality's)",
+    )
+    g.add_argument(
+        "--coarse-steps",
+        type=int,
+        default=None,
+        help="steps at each coarser pyramid level (default: a quarter of --steps)",
     )
     g.add_argument(
         "-s",
@@ -137,6 +143,7 @@ def _stylize_options(args: argparse.Namespace, modality_defaults: dict[str, Any]
     options: dict[str, Any] = dict(modality_defaults)
     given = {
         "steps": args.steps,
+        "coarse_steps": args.coarse_steps,
         "scales": args.scales,
         "extractor": args.extractor,
         "style_weight": args.style_weight,
@@ -245,7 +252,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="folder for the results (default: %(default)s)",
     )
     demo.add_argument("-s", "--size", type=int, default=None, help="working size")
-    demo.add_argument("-n", "--steps", type=int, default=None, help="steps per pyramid level")
+    demo.add_argument("-n", "--steps", type=int, default=None, help="steps at full size")
     demo.add_argument("--overwrite", action="store_true", help="replace existing results")
     demo.add_argument("--device", default="auto", help="(default: %(default)s)")
     _add_verbosity(demo)
@@ -314,6 +321,7 @@ def _check_number(option: str, value: float | None, *, minimum: float, strict: b
 def check_run_options(args: argparse.Namespace) -> None:
     """Refuse invalid numbers before any file is read, naming the option as typed."""
     _check_number("--steps", args.steps, minimum=1)
+    _check_number("--coarse-steps", getattr(args, "coarse_steps", None), minimum=1)
     _check_number("--size", args.size, minimum=1)
     for option, value in (
         ("--content-weight", args.content_weight),

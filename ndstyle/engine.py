@@ -175,6 +175,7 @@ def stylize(
     optimizer: Literal["lbfgs", "adam"] = "lbfgs",
     lr: float | None = None,
     steps: int | Sequence[int] = 200,
+    coarse_steps: int | None = None,
     scales: str | int | Sequence[float] = "auto",
     seed: int = 0,
     device: str | torch.device = "auto",
@@ -212,7 +213,10 @@ def stylize(
             ``"style"`` (the first style resized) or a tensor shaped like the content.
         optimizer: ``"lbfgs"`` (default) or ``"adam"``.
         lr: step size; default 1 for L-BFGS, 2 % of the value range (or content std) for Adam.
-        steps: optimiser steps per pyramid level (an int for every level, or one per level).
+        steps: optimiser steps at the full-size level (an int), or one count per level.
+        coarse_steps: steps at each coarser level when ``steps`` is an int; default
+            ``steps // 4`` (at least 1): coarse levels only place the large structures, and the
+            full-size level decides the result (docs/benchmarks.md measures the trade).
         scales: ``"auto"``, a number of levels, or factors in (0, 1] (see
             :func:`ndstyle.pyramid.scale_factors`); ``1`` disables coarse-to-fine.
         seed: seeds the random extractor and noise init; same seed + device -> same result.
@@ -269,6 +273,8 @@ def stylize(
     per_level = [steps] if isinstance(steps, int) else list(steps)
     if not per_level or any(int(s) < 1 for s in per_level):
         raise OptionError(f"steps must be >= 1 per level, got {steps!r}")
+    if coarse_steps is not None and int(coarse_steps) < 1:
+        raise OptionError(f"coarse_steps must be >= 1, got {coarse_steps!r}")
     look_up_option("optimizer", optimizer, ("lbfgs", "adam"))
     if lr is not None:
         check_positive("lr", lr, allow_zero=False)
@@ -313,7 +319,10 @@ def stylize(
             f"axis needs at least {min_size} positions"
         )
     factors = scale_factors(scales, full_shape, min_size)
-    if len(per_level) == 1:
+    if isinstance(steps, int):
+        coarse = max(1, steps // 4) if coarse_steps is None else int(coarse_steps)
+        per_level = [coarse] * (len(factors) - 1) + [steps]
+    elif len(per_level) == 1:
         per_level = per_level * len(factors)
     if len(per_level) != len(factors):
         raise OptionError(f"steps gives {len(per_level)} values for {len(factors)} pyramid levels")

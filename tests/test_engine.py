@@ -64,6 +64,40 @@ def test_coarse_to_fine_over_every_axis(spatial_dims: int) -> None:
     assert [r.scale for r in result.history] == [0, 0, 0, 1, 1, 1]
 
 
+@pytest.mark.parametrize(
+    ("steps", "coarse_steps", "per_level"),
+    [
+        (8, None, [2, 2, 8]),
+        (8, 3, [3, 3, 8]),
+        (3, None, [1, 1, 3]),
+        ([4], None, [4, 4, 4]),
+        ([1, 2, 5], None, [1, 2, 5]),
+    ],
+)
+def test_steps_at_full_size_and_coarse_levels(
+    steps: int | list[int], coarse_steps: int | None, per_level: list[int]
+) -> None:
+    """An int ``steps`` is the full-size level's; coarser levels get a quarter (or ``coarse_steps``)."""
+    content, style = make_pair(1)
+    result = stylize(
+        content,
+        style,
+        extractor=extractor(1),
+        steps=steps,
+        coarse_steps=coarse_steps,
+        scales=3,
+        progress=False,
+    )
+    levels = [r.scale for r in result.history]
+    assert [levels.count(level) for level in range(3)] == per_level
+
+
+def test_coarse_steps_must_be_positive() -> None:
+    content, style = make_pair(1)
+    with pytest.raises(OptionError, match="coarse_steps"):
+        stylize(content, style, extractor=extractor(1), coarse_steps=0, scales=2, progress=False)
+
+
 def test_styles_of_other_sizes_and_blends() -> None:
     content, style = make_pair(2)
     small_style = style[:, :30, :20]

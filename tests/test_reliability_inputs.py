@@ -196,6 +196,7 @@ def test_style_of_another_modality_is_refused(tmp_path, capsys, monkeypatch):
 
 CLI_OPTIONS = [
     (["-n", "0"], "--steps: steps must be a finite number >= 1"),
+    (["--coarse-steps", "0"], "--coarse-steps: coarse_steps must be a finite number >= 1"),
     (["--size", "0"], "--size"),
     (["-sw", "-1"], "--style-weight"),
     (["-tw", "nan"], "--tv-weight"),

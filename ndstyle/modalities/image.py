@@ -185,7 +185,7 @@ class ImageModality(Modality):
         return LoadedInput(tensor, meta, path)
 
     def stylize_defaults(self, args: argparse.Namespace) -> dict[str, Any]:
-        """Images use the best VGG at hand and 200 L-BFGS steps per level."""
+        """Images use the best VGG at hand and 200 L-BFGS steps at full size (50 per coarser level)."""
         return {"extractor": "auto", "steps": 200}
 
     def transfer(
