@@ -48,6 +48,43 @@ class _Truncated(nn.Module):
         return out
 
 
+class TextbookObjective:
+    """``J(x) = alpha * J_content + beta * J_style`` of ``(1, 3, H, W)`` inputs, the seeds' costs.
+
+    Content targets and style Grams are computed once, here, from ``(3, H, W)`` images in [0, 1].
+    """
+
+    def __init__(
+        self,
+        extractor: nn.Module,
+        content: torch.Tensor,
+        style: torch.Tensor,
+        *,
+        content_layers: Sequence[str],
+        style_layers: Mapping[str, float],
+        content_weight: float,
+        style_weight: float,
+    ) -> None:
+        self.net = _Truncated(extractor.layers, extractor.preprocess, [*content_layers, *style_layers])
+        self.style_layers = dict(style_layers)
+        self.content_weight, self.style_weight = content_weight, style_weight
+        with torch.no_grad():
+            self.content_targets = {k: v for k, v in self.net(content[None]).items() if k in content_layers}
+            self.style_targets = {k: _gram(v) for k, v in self.net(style[None]).items() if k in style_layers}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.net(x)
+        j_content = sum(
+            ((feats[k] - t) ** 2).sum() / (4 * t.shape[1] * t[0, 0].numel())
+            for k, t in self.content_targets.items()
+        ) / len(self.content_targets)
+        j_style = sum(
+            w * ((_gram(feats[k]) - self.style_targets[k]) ** 2).sum() / (4 * feats[k].shape[1] ** 2)
+            for k, w in self.style_layers.items()
+        )
+        return self.content_weight * j_content + self.style_weight * j_style
+
+
 def reference_transfer(
     extractor: nn.Module,
     content: torch.Tensor,
@@ -64,31 +101,26 @@ def reference_transfer(
 
     Returns:
         The final image and ``[(seconds, image)]`` snapshots every ``snapshot_every`` iterations
-        (snapshot copies are excluded from the timing).
+        (snapshot copies are excluded from the timing; the targets' computation is included).
     """
-    net = _Truncated(extractor.layers, extractor.preprocess, [*content_layers, *style_layers])
-    c, s = content[None], style[None]
-    with torch.no_grad():
-        content_targets = {k: v for k, v in net(c).items() if k in content_layers}
-        style_targets = {k: _gram(v) for k, v in net(s).items() if k in style_layers}
-    x = c.clone().requires_grad_(True)
+    start = time.perf_counter()
+    objective = TextbookObjective(
+        extractor,
+        content,
+        style,
+        content_layers=content_layers,
+        style_layers=style_layers,
+        content_weight=content_weight,
+        style_weight=style_weight,
+    )
+    x = content[None].clone().requires_grad_(True)
     optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=100)
     snapshots: list[tuple[float, torch.Tensor]] = []
     excluded = 0.0
-    start = time.perf_counter()
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        feats = net(x)
-        j_content = sum(
-            ((feats[k] - t) ** 2).sum() / (4 * t.shape[1] * t[0, 0].numel())
-            for k, t in content_targets.items()
-        ) / len(content_targets)
-        j_style = sum(
-            w * ((_gram(feats[k]) - style_targets[k]) ** 2).sum() / (4 * feats[k].shape[1] ** 2)
-            for k, w in style_layers.items()
-        )
-        loss = content_weight * j_content + style_weight * j_style
+        loss = objective(x)
         loss.backward()
         return loss
 

@@ -1,12 +1,15 @@
-"""ndstyle benchmarks: time to quality vs the textbook method, per-step overhead, scaling.
+"""ndstyle benchmarks: time to quality vs the textbook method and pystiche, per-step overhead, scaling.
 
-Run (not part of the test suite; needs the `examples` and `vgg16-offline` extras):
+Not part of the test suite. Needs the ``examples`` and ``vgg16-offline`` extras; the pystiche peer
+needs its own environment (``benchmarks/peers/setup_pystiche.sh``) and is skipped without it.
 
-    python benchmarks/run.py --out benchmarks/results            # default set
-    python benchmarks/run.py --out benchmarks/results --sizes 256 512 --pairs 3   # the full set
+    python benchmarks/run.py                       # everything, results in benchmarks/results/
+    python benchmarks/run.py --sections step       # one section, merged into the same results
+    python benchmarks/run.py --quick --out /tmp/b  # a smoke run on tiny sizes (a few minutes)
 
-Each measurement runs in a fresh subprocess so that its peak memory (ru_maxrss) is its own.
-Writes results.json, results.md and plots into --out.
+Each measurement runs in a fresh process (``workers.py``) so that its peak memory is its own, one
+at a time. Results are merged into ``OUT/results.json`` after every measurement (``--reuse`` skips
+those already there), and ``OUT/results.md`` plus plots are written from all of them.
 """
 
 from __future__ import annotations
@@ -15,304 +18,186 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import torch
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-
-# -- inputs ----------------------------------------------------------------------------------------
-def pairs(n: int) -> list[tuple[str, Path, Path]]:
-    import skimage
-
-    data = Path(skimage.__file__).parent / "data"
-    from ndstyle.demo import CONTENT, STYLE
-
-    chosen = [
-        ("chelsea", CONTENT, STYLE),
-        ("astronaut", data / "astronaut.png", STYLE),
-        ("coffee", data / "coffee.png", STYLE),
-    ]
-    return chosen[:n]
+#: ndstyle variants measured beside its defaults (each is stylize keyword arguments).
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "fp32": {"precision": "fp32"},
+    "single-scale": {"scales": 1},
+    "coarse-200": {"coarse_steps": 200},
+}
+PAIRS = ("chelsea-starry", "astronaut-hubble", "coffee-ihc")
+SCALING_SIZES = {1: [5, 10, 20, 40, 60], 2: [128, 256, 384, 512, 768, 1024], 3: [32, 48, 64, 96, 128]}
 
 
-def load_image(path: Path, size: int) -> torch.Tensor:
-    from ndstyle.modalities.image import MODALITY
+def machine(device: str) -> dict[str, Any]:
+    import torch
 
-    args = argparse.Namespace(
-        size=size,
-        style_scale=1.0,
-        preserve_color="none",
-        original_size=False,
-        init_file=None,
-        pooling="max",
-        download=False,
-        mask=None,
-    )
-    return MODALITY.load(path, args).tensor
+    from ndstyle.engine import native_bf16
 
-
-def vgg() -> torch.nn.Module:
-    from ndstyle.extractors import build_extractor
-
-    return build_extractor("auto", spatial_dims=2, in_channels=3)
-
-
-def objective(net, content, style, image) -> float:
-    from ndstyle import evaluate_costs
-
-    costs = evaluate_costs(net, content, style, image)
-    return costs["content"] + net.default_style_weight * costs["style"]
-
-
-# -- workers (each in its own process) ---------------------------------------------------------------
-def worker_time_to_quality(method: str, pair: int, size: int, iterations: int) -> dict:
-    name, content_path, style_path = pairs(pair + 1)[pair]
-    content, style = load_image(content_path, size), load_image(style_path, size)
-    net = vgg()
-    snapshots: list[tuple[float, torch.Tensor]] = []
-    start = time.perf_counter()
-    if method == "reference":
-        from reference import reference_transfer
-
-        final, snapshots = reference_transfer(
-            net,
-            content,
-            style,
-            content_layers=list(net.default_content_layers),
-            style_layers=dict(net.default_style_layers),
-            content_weight=1.0,
-            style_weight=net.default_style_weight,
-            iterations=iterations,
-        )
-        seconds = time.perf_counter() - start
-    else:
-        from ndstyle import stylize
-        from ndstyle.functional import resize
-
-        excluded = [0.0]
-
-        def keep(info) -> None:
-            if info.record.step % 10 == 0:
-                t0 = time.perf_counter()
-                best = resize(info.best, content.shape[1:])[0].clone()
-                snapshots.append((t0 - start - excluded[0], best))
-                excluded[0] += time.perf_counter() - t0
-
-        result = stylize(content, style, extractor=net, callback=keep, progress=False)
-        seconds = time.perf_counter() - start - excluded[0]
-        final = result.output
-        snapshots.append((seconds, final))
-    curve = [(t, objective(net, content, style, x)) for t, x in snapshots]
-    return {
-        "method": method,
-        "pair": name,
-        "size": size,
-        "seconds": seconds,
-        "objective": objective(net, content, style, final),
-        "curve": curve,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
-
-
-def worker_step(size: int, precision: str, steps: int) -> dict:
-    from ndstyle import stylize
-    from ndstyle.losses import PerceptualLoss
-
-    net = vgg()
-    content = load_image(pairs(1)[0][1], size)
-    style = load_image(pairs(1)[0][2], size)
-    loss = PerceptualLoss(
-        net,
-        content_layers=list(net.default_content_layers),
-        style_layers=net.default_style_layers,
-        autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
-    )
-    x = content[None].clone().requires_grad_(True)
-    layers = loss.layers
-
-    def bare() -> None:
-        with loss._autocast(x.device):
-            feats = net(x, layers)
-        sum(f.float().sum() for f in feats.values()).backward()
-
-    for _ in range(2):
-        bare()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        bare()
-    bare_s = (time.perf_counter() - t0) / steps
-    result = stylize(
-        content, style, extractor=net, steps=steps + 2, scales=1, precision=precision, progress=False
-    )
-    times = [r.seconds for r in result.history]
-    step_s = (times[-1] - times[1]) / (len(times) - 2)
-    return {
-        "size": size,
-        "precision": precision,
-        "bare_fwd_bwd_s": bare_s,
-        "step_s": step_s,
-        "overhead": step_s / bare_s,
-        "objective": result.best_cost,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
-
-
-def worker_scaling(size: int, steps: int) -> dict:
-    from ndstyle import stylize
-
-    net = vgg()
-    content = load_image(pairs(1)[0][1], size)
-    style = load_image(pairs(1)[0][2], size)
-    result = stylize(content, style, extractor=net, steps=steps, scales=1, progress=False)
-    times = [r.seconds for r in result.history]
-    return {
-        "size": size,
-        "pixels": int(content[0].numel()),
-        "seconds_per_step": (times[-1] - times[0]) / (len(times) - 1),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
-
-
-WORKERS = {"tq": worker_time_to_quality, "step": worker_step, "scaling": worker_scaling}
-
-
-def spawn(kind: str, **kwargs) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, json.dumps(kwargs)]
-    print("  ", kind, kwargs, flush=True)
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=os.environ.copy())
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-# -- report -------------------------------------------------------------------------------------------
-def time_to_reach(curve: list, target: float) -> float | None:
-    for seconds, value in curve:
-        if value <= target:
-            return seconds
-    return None
-
-
-def machine() -> dict:
-    return {
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in subprocess.run(
+            ["lscpu"], capture_output=True, text=True, check=False
+        ).stdout.splitlines():
+            if line.startswith("Model name:"):
+                cpu = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    info: dict[str, Any] = {
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu,
         "cores": os.cpu_count(),
         "threads": torch.get_num_threads(),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "native_bf16_cpu": native_bf16(torch.device("cpu")),
+        "device": device,
     }
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
 
 
-def write_report(out: Path, results: dict) -> None:
-    lines = [
-        "# ndstyle benchmark results",
-        "",
-        f"Machine: `{json.dumps(results['machine'])}` (CPU only)",
-        "",
-        f"Command: `{results['command']}`",
-        "",
-    ]
-    if results.get("tq"):
-        lines += [
-            "## Time to quality (2-D, offline VGG-16, objective evaluated at the working size)",
-            "",
-            "| pair | size | reference s | reference J | ndstyle s | ndstyle J "
-            "| ndstyle s to reach reference J | ratio | peak MB ref / nd |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for row in results["tq"]:
-            ratio = f"{row['ratio']:.3f}" if row["ratio"] is not None else "not reached"
-            reach = f"{row['reach_s']:.1f}" if row["reach_s"] is not None else "—"
-            lines.append(
-                f"| {row['pair']} | {row['size']} | {row['ref_s']:.1f} | {row['ref_J']:.4g} | "
-                f"{row['nd_s']:.1f} | {row['nd_J']:.4g} | {reach} | {ratio} | "
-                f"{row['ref_mb']:.0f} / {row['nd_mb']:.0f} |"
-            )
-        lines.append("")
-    if results.get("step"):
-        lines += [
-            "## Per-step time vs bare extractor forward+backward",
-            "",
-            "| size | precision | bare fwd+bwd s | ndstyle step s | overhead | final J | peak MB |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for r in results["step"]:
-            lines.append(
-                f"| {r['size']} | {r['precision']} | {r['bare_fwd_bwd_s']:.3f} | {r['step_s']:.3f} | "
-                f"{r['overhead']:.2f}× | {r['objective']:.4g} | {r['peak_rss_mb']:.0f} |"
-            )
-        lines.append("")
-    if results.get("scaling"):
-        lines += [
-            "## Scaling (2-D, fp32, one scale)",
-            "",
-            "| size | pixels | s/step | peak MB |",
-            "|---|---|---|---|",
-        ]
-        for r in results["scaling"]:
-            lines.append(
-                f"| {r['size']} | {r['pixels']} | {r['seconds_per_step']:.3f} | {r['peak_rss_mb']:.0f} |"
-            )
-        lines.append("")
-    (out / "results.md").write_text("\n".join(lines))
+def spawn(worker: str, **kwargs: Any) -> dict[str, Any]:
+    """Run one worker in a fresh process; raise with its stderr if it fails."""
+    command = [sys.executable, str(HERE / "workers.py"), worker, json.dumps(kwargs)]
+    print(f"  {worker} {json.dumps(kwargs)}", flush=True)
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker {worker} {kwargs} failed:\n{done.stderr[-4000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"    done in {time.perf_counter() - started:.0f} s", flush=True)
+    return result
+
+
+class Results:
+    """``OUT/results.json``: ``{"machine", "commands", "runs": {key: record}}``, saved after each run."""
+
+    def __init__(self, out: Path, reuse: bool, device: str) -> None:
+        self.path = out / "results.json"
+        data: dict[str, Any] = {}
+        if self.path.exists():
+            data = json.loads(self.path.read_text())
+        self.runs: dict[str, Any] = data.get("runs", {}) if reuse else {}
+        self.commands: list[str] = data.get("commands", []) if reuse else []
+        self.machine = machine(device)
+        self.commands.append(
+            f"python benchmarks/{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}".strip()
+            + f"  # {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
+            + " ".join(f"{v:.2f}" for v in os.getloadavg())
+        )
+
+    def measure(self, key: str, worker: str, **kwargs: Any) -> dict[str, Any] | None:
+        if key in self.runs:
+            print(f"  {key}: reused", flush=True)
+            return self.runs[key]
+        try:
+            record = spawn(worker, **kwargs)
+        except RuntimeError as error:
+            print(f"  {key}: FAILED\n{error}", flush=True)
+            return None
+        record["load_after"] = os.getloadavg()[0]
+        self.runs[key] = record
+        self.save()
+        return record
+
+    def save(self) -> None:
+        self.path.write_text(
+            json.dumps({"machine": self.machine, "commands": self.commands, "runs": self.runs}, indent=1)
+        )
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        print(json.dumps(WORKERS[sys.argv[2]](**json.loads(sys.argv[3]))))
-        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--sections", nargs="+", default=["tq", "step", "scaling"])
-    parser.add_argument("--sizes", nargs="+", type=int, default=[256])
-    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument(
+        "--sections", nargs="+", default=["tq", "ablation", "step", "scaling"], help="(default: %(default)s)"
+    )
+    parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512], help="time-to-quality sizes")
+    parser.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=PAIRS)
     parser.add_argument("--iterations", type=int, default=300, help="reference L-BFGS iterations")
-    parser.add_argument("--step-sizes", nargs="+", type=int, default=[256])
-    parser.add_argument("--scaling-sizes", nargs="+", type=int, default=[128, 256, 512])
+    parser.add_argument("--peers", nargs="*", default=["pystiche"], help="peer libraries to run")
+    parser.add_argument("--ablations", nargs="*", default=list(ABLATIONS), choices=list(ABLATIONS))
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="an extra ndstyle variant (stylize keyword arguments) for the ablation section, "
+        "e.g. 'short={\"steps\": [100, 100, 200]}'",
+    )
+    parser.add_argument("--step-sizes", nargs="+", type=int, default=[256, 512])
+    parser.add_argument("--scaling-dims", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--scaling-steps", type=int, default=55, help="steps per scaling run (history: 50)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    parser.add_argument("--reuse", action="store_true", help="keep results already in OUT/results.json")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and few steps: checks the harness")
     args = parser.parse_args()
+    scaling_sizes = dict(SCALING_SIZES)
+    if args.quick:
+        args.sizes, args.pairs, args.iterations, args.step_sizes = [64], args.pairs[:1], 20, [64]
+        args.scaling_steps = 4
+        scaling_sizes = {1: [1, 2], 2: [64, 96], 3: [16, 24]}
+    variants = {name: ABLATIONS[name] for name in args.ablations}
+    for text in args.variant:
+        name, _, options = text.partition("=")
+        variants[name] = json.loads(options)
     args.out.mkdir(parents=True, exist_ok=True)
-    results: dict = {"machine": machine(), "command": "python " + " ".join(sys.argv)}
-    if "tq" in args.sections:
-        results["tq"] = []
+    results = Results(args.out, args.reuse, args.device)
+    device = args.device
+    quick_options = {"steps": 10} if args.quick else {}
+
+    if "tq" in args.sections or "ablation" in args.sections:
         for size in args.sizes:
-            for pair in range(args.pairs):
-                ref = spawn("tq", method="reference", pair=pair, size=size, iterations=args.iterations)
-                nd = spawn("tq", method="ndstyle", pair=pair, size=size, iterations=args.iterations)
-                reach = time_to_reach(nd["curve"], ref["objective"])
-                results["tq"].append(
-                    {
-                        "pair": ref["pair"],
-                        "size": size,
-                        "ref_s": ref["seconds"],
-                        "ref_J": ref["objective"],
-                        "nd_s": nd["seconds"],
-                        "nd_J": nd["objective"],
-                        "reach_s": reach,
-                        "ratio": reach / ref["seconds"] if reach else None,
-                        "ref_mb": ref["peak_rss_mb"],
-                        "nd_mb": nd["peak_rss_mb"],
-                        "ref_curve": ref["curve"],
-                        "nd_curve": nd["curve"],
-                    }
+            for pair in args.pairs:
+                common = dict(pair=pair, size=size, iterations=args.iterations, device=device)
+                results.measure(f"tq/reference/{pair}/{size}", "tq", method="reference", **common)
+                results.measure(
+                    f"tq/ndstyle/{pair}/{size}", "tq", method="ndstyle", options=quick_options, **common
                 )
-                write_report(args.out, results)
+                if "tq" in args.sections:
+                    for peer in args.peers:
+                        results.measure(f"tq/{peer}/{pair}/{size}", "tq", method=peer, **common)
+                if "ablation" in args.sections:
+                    for name, options in variants.items():
+                        results.measure(
+                            f"tq/ndstyle:{name}/{pair}/{size}",
+                            "tq",
+                            method="ndstyle",
+                            options={**quick_options, **options},
+                            **common,
+                        )
     if "step" in args.sections:
-        results["step"] = [
-            spawn("step", size=s, precision=p, steps=8) for s in args.step_sizes for p in ("fp32", "bf16")
-        ]
+        for size in args.step_sizes:
+            for precision in ("fp32", "bf16"):
+                results.measure(
+                    f"step/{size}/{precision}", "step", size=size, precision=precision, device=device
+                )
     if "scaling" in args.sections:
-        results["scaling"] = [spawn("scaling", size=s, steps=4) for s in args.scaling_sizes]
-    (args.out / "results.json").write_text(json.dumps(results, indent=1))
-    write_report(args.out, results)
-    print((args.out / "results.md").read_text())
+        for dims in args.scaling_dims:
+            for size in scaling_sizes[dims]:
+                results.measure(
+                    f"scaling/{dims}/{size}",
+                    "scaling",
+                    dims=dims,
+                    size=size,
+                    steps=args.scaling_steps,
+                    device=device,
+                )
+    results.save()
+    from report import write_report
+
+    print(write_report(args.out, json.loads(results.path.read_text())))
 
 
 if __name__ == "__main__":

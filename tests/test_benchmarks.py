@@ -1,0 +1,56 @@
+"""The benchmark harness measures what it says: same objective as ndstyle, honest curve reading."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+from report import linear_fit, time_to_reach  # noqa: E402
+
+
+def test_time_to_reach_is_the_first_snapshot_at_or_below_the_target() -> None:
+    curve = [[0.0, 10.0], [1.0, 6.0], [2.0, 4.0], [3.0, 5.0], [4.0, 3.0]]
+    assert time_to_reach(curve, 4.0) == 2.0
+    assert time_to_reach(curve, 3.5) == 4.0
+    assert time_to_reach(curve, 1.0) is None
+
+
+def test_linear_fit_recovers_a_line_and_flags_a_bend() -> None:
+    xs = [1.0, 2.0, 4.0, 8.0]
+    line = linear_fit(xs, [5 + 3 * x for x in xs])
+    assert line["a"] == pytest.approx(5) and line["b"] == pytest.approx(3)
+    assert line["r2"] == pytest.approx(1) and line["worst_residual"] == pytest.approx(0, abs=1e-12)
+    bent = linear_fit(xs, [x**2 for x in xs])
+    assert bent["r2"] < 0.99 and bent["worst_residual"] > 0.1
+
+
+def test_reference_objective_equals_the_benchmark_evaluator() -> None:
+    """The textbook implementation optimises exactly the J that ndstyle's evaluator reports."""
+    from reference import TextbookObjective
+    from workers import objective
+
+    from ndstyle.extractors import build_extractor
+
+    net = build_extractor("vgg16-offline", spatial_dims=2, in_channels=3)
+    g = torch.Generator().manual_seed(0)
+    content, style, candidate = (torch.rand(3, 48, 40, generator=g) for _ in range(3))
+    style = style[:, :40, :36]  # a style of another size
+    textbook = TextbookObjective(
+        net,
+        content,
+        style,
+        content_layers=list(net.default_content_layers),
+        style_layers=dict(net.default_style_layers),
+        content_weight=1.0,
+        style_weight=net.default_style_weight,
+    )
+    with torch.no_grad():
+        mine = float(textbook(candidate[None]))
+    assert mine == pytest.approx(objective(net, content, style, candidate), rel=1e-5)
+    assert mine > 0
