@@ -95,6 +95,10 @@ class Results:
             + " ".join(f"{v:.2f}" for v in os.getloadavg())
         )
 
+    def image_path(self, key: str) -> str:
+        """Where a time-to-quality run writes its final image (``OUT/images/<key with _>.png``)."""
+        return str(self.path.parent / "images" / (key.replace("/", "_").replace(":", "-") + ".png"))
+
     def measure(self, key: str, worker: str, **kwargs: Any) -> dict[str, Any] | None:
         if key in self.runs:
             print(f"  {key}: reused", flush=True)
@@ -161,20 +165,30 @@ def main() -> None:
         for size in args.sizes:
             for pair in args.pairs:
                 common = dict(pair=pair, size=size, iterations=args.iterations, device=device)
-                results.measure(f"tq/reference/{pair}/{size}", "tq", method="reference", **common)
+                key = f"tq/reference/{pair}/{size}"
+                results.measure(key, "tq", method="reference", image=results.image_path(key), **common)
+                key = f"tq/ndstyle/{pair}/{size}"
                 results.measure(
-                    f"tq/ndstyle/{pair}/{size}", "tq", method="ndstyle", options=quick_options, **common
+                    key,
+                    "tq",
+                    method="ndstyle",
+                    options=quick_options,
+                    image=results.image_path(key),
+                    **common,
                 )
                 if "tq" in args.sections:
                     for peer in args.peers:
-                        results.measure(f"tq/{peer}/{pair}/{size}", "tq", method=peer, **common)
+                        key = f"tq/{peer}/{pair}/{size}"
+                        results.measure(key, "tq", method=peer, image=results.image_path(key), **common)
                 if "ablation" in args.sections:
                     for name, options in variants.items():
+                        key = f"tq/ndstyle:{name}/{pair}/{size}"
                         results.measure(
-                            f"tq/ndstyle:{name}/{pair}/{size}",
+                            key,
                             "tq",
                             method="ndstyle",
                             options={**quick_options, **options},
+                            image=results.image_path(key),
                             **common,
                         )
     if "step" in args.sections:

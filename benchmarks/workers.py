@@ -106,8 +106,12 @@ def time_to_quality(
     options: dict[str, Any] | None = None,
     device: str = "cpu",
     snapshot_every: int = 10,
+    image: str | None = None,
 ) -> dict[str, Any]:
-    """One 2-D run of ``method`` (reference, ndstyle or pystiche) with snapshots for a J(time) curve."""
+    """One 2-D run of ``method`` (reference, ndstyle or pystiche) with snapshots for a J(time) curve.
+
+    ``image``: where to write the final result as an 8-bit PNG (not written if ``None``).
+    """
     from inputs import load_pair
 
     from ndstyle.functional import resize
@@ -168,6 +172,8 @@ def time_to_quality(
         else:
             raise ValueError(f"unknown method {method!r}")
     memory = peak.result() if method != "pystiche" else {"peak_mb": peak.peak_mb, "growth_mb": None}
+    if image is not None:
+        _save_png(final.detach().cpu(), Path(image))
     snapshots.insert(0, (0.0, content))  # every method starts from the content
     snapshots.append((seconds, final.detach().cpu()))
     content_cpu, style_cpu, net_cpu = content, style, net.cpu()
@@ -184,6 +190,15 @@ def time_to_quality(
         **memory,
         **info,
     }
+
+
+def _save_png(image: torch.Tensor, path: Path) -> None:
+    """(3, H, W) in [0, 1] -> 8-bit RGB PNG."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    Image.fromarray(pixels).save(path)
 
 
 def _pystiche(
