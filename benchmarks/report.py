@@ -334,6 +334,51 @@ def plot_scaling(out: Path, runs: dict[str, Any]) -> str | None:
     return path.name
 
 
+def plot_gallery(out: Path, runs: dict[str, Any]) -> str | None:
+    """Content, style and each method's final image, one row per pair, at the largest size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from inputs import load_pair
+    from PIL import Image
+
+    methods = ("reference", "ndstyle", "pystiche")
+    sizes = [int(k.split("/")[3]) for k in runs if k.startswith("tq/reference/")]
+    if not sizes:
+        return None
+    size = max(sizes)
+    pairs = sorted(
+        {k.split("/")[2] for k in runs if k.startswith("tq/reference/") and k.endswith(f"/{size}")}
+    )
+    images = out / "images"
+    fig, axes = plt.subplots(
+        len(pairs), 2 + len(methods), figsize=(3.0 * (2 + len(methods)), 2.3 * len(pairs))
+    )
+    axes = [axes] if len(pairs) == 1 else axes
+    for row, pair in zip(axes, pairs):
+        content, style = load_pair(pair, size)
+        panels = [("content", content.permute(1, 2, 0).numpy()), ("style", style.permute(1, 2, 0).numpy())]
+        for method in methods:
+            key = f"tq/{method}/{pair}/{size}"
+            path = images / f"tq_{method}_{pair}_{size}.png"
+            if key in runs and path.exists():
+                title = f"{method}: J {runs[key]['objective']:.4g}, {runs[key]['seconds']:.0f} s"
+                panels.append((title, Image.open(path)))
+            else:
+                panels.append((f"{method}: not run", None))
+        for ax, (title, picture) in zip(row, panels):
+            if picture is not None:
+                ax.imshow(picture)
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    path = out / "gallery.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path.name
+
+
 def write_report(out: Path, data: dict[str, Any]) -> str:
     """Write ``out/results.md`` and the plots; return the Markdown."""
     runs = data["runs"]
@@ -357,6 +402,9 @@ def write_report(out: Path, data: dict[str, Any]) -> str:
     curves = plot_curves(out, runs)
     if curves:
         lines += [f"![J vs time]({curves})", ""]
+    gallery = plot_gallery(out, runs)
+    if gallery:
+        lines += [f"![content, style and each method's result at the largest size]({gallery})", ""]
     lines += _ablation_table(rows, runs)
     lines += _step_table(runs)
     lines += _scaling_tables(runs)
