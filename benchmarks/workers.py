@@ -168,10 +168,13 @@ def time_to_quality(
             }
         elif method == "pystiche":
             final, snapshots, seconds, info = _pystiche(content, style, iterations, snapshot_every)
-            peak.peak_mb = float(info.pop("peak_rss_mb"))
         else:
             raise ValueError(f"unknown method {method!r}")
-    memory = peak.result() if method != "pystiche" else {"peak_mb": peak.peak_mb, "growth_mb": None}
+    if method == "pystiche":  # measured inside its own process the same way (VmHWM after a reset)
+        peak_mb, before = float(info.pop("peak_rss_mb")), info.pop("rss_before_mb", None)
+        memory = {"peak_mb": peak_mb, "growth_mb": None if before is None else peak_mb - before}
+    else:
+        memory = peak.result()
     if image is not None:
         _save_png(final.detach().cpu(), Path(image))
     snapshots.insert(0, (0.0, content))  # every method starts from the content

@@ -20,7 +20,7 @@ content = MODALITY.load(CONTENT, args)  # (3, H, W) RGB in [0, 1], long side 160
 style = MODALITY.load_style(STYLE, content, args)
 extractor = build_extractor("auto", spatial_dims=2, in_channels=3)
 print("extractor:", extractor.describe())
-result = stylize(content.tensor, style.tensor, extractor=extractor, steps=80, seed=0)
+result = stylize(content.tensor, style.tensor, extractor=extractor, steps=80, coarse_steps=80, seed=0)
 kept = preserve_color(result.output, content.tensor, "luminance")
 matched = preserve_color(result.output, content.tensor, "histogram")
 for name, image in (("result", result.output), ("luminance", kept), ("histogram", matched)):

@@ -42,7 +42,9 @@ def main() -> None:
     torch.set_num_threads(1)  # bit-identical comparisons need the same thread count
 
     content, style = load_gray("camera.png", args.size), load_gray("brick.png", args.size)
-    options = dict(steps=args.steps, scales=[0.5, 1], seed=0, progress=False, style_weight=1e3)
+    options = dict(
+        steps=args.steps, coarse_steps=args.steps, scales=[0.5, 1], seed=0, progress=False, style_weight=1e3
+    )
     reference = stylize(content, style, **options)
 
     def ctrl_c(info):

@@ -76,7 +76,9 @@ def main() -> None:
     random = ConvNdExtractor(trained.config, seed=args.seed)  # same architecture and preprocessing
     outputs = {}
     for label, net in (("trained", trained), ("random", random)):
-        res = ndstyle.stylize(content, style, extractor=net, steps=200, seed=0, progress=False)
+        res = ndstyle.stylize(
+            content, style, extractor=net, steps=200, coarse_steps=200, seed=0, progress=False
+        )
         outputs[label] = res.output
         by_trained = ndstyle.evaluate_costs(trained, content, style, res.output)["style"]
         by_random = ndstyle.evaluate_costs(random, content, style, res.output)["style"]

@@ -174,7 +174,7 @@ def stylize(
     init: InitKind | torch.Tensor = "content",
     optimizer: Literal["lbfgs", "adam"] = "lbfgs",
     lr: float | None = None,
-    steps: int | Sequence[int] = 200,
+    steps: int | Sequence[int] = 300,
     coarse_steps: int | None = None,
     scales: str | int | Sequence[float] = "auto",
     seed: int = 0,

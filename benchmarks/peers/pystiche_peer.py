@@ -129,9 +129,33 @@ def build_criterion(mle: Any) -> Any:
     return loss.PerceptualLoss(content_loss, style_loss)
 
 
+def _status_mb(key: str) -> float | None:
+    """``VmRSS`` / ``VmHWM`` of this process from ``/proc/self/status`` (None without /proc)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss() -> float | None:
+    """Reset the resident-set high-water mark to the current RSS (as ndstyle's benchmark workers
+    do once everything is loaded); return the current RSS in MB."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        return None
+    return _status_mb("VmRSS")
+
+
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process (Linux ru_maxrss is in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident set size since the last reset (``VmHWM``; else the lifetime ``ru_maxrss``)."""
+    hwm = _status_mb("VmHWM")
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def probe(args: argparse.Namespace) -> dict[str, Any]:
@@ -176,6 +200,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     style = inputs["style"].float()[None].to(device)
     load_seconds = time.perf_counter() - t0
 
+    rss_before_mb = reset_peak_rss()
     t0 = time.perf_counter()
     criterion.set_content_image(content)  # targets are encoded here, once (under no_grad)
     criterion.set_style_image(style)
@@ -214,6 +239,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": seconds,
         "snapshot_seconds": snapshot_seconds,
         "peak_rss_mb": peak_rss_mb(),
+        "rss_before_mb": rss_before_mb,
         "pystiche": pystiche.__version__,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

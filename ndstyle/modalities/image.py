@@ -185,8 +185,8 @@ class ImageModality(Modality):
         return LoadedInput(tensor, meta, path)
 
     def stylize_defaults(self, args: argparse.Namespace) -> dict[str, Any]:
-        """Images use the best VGG at hand and 200 L-BFGS steps at full size (50 per coarser level)."""
-        return {"extractor": "auto", "steps": 200}
+        """Images use the best VGG at hand and 300 L-BFGS steps at full size (75 per coarser level)."""
+        return {"extractor": "auto", "steps": 300}
 
     def transfer(
         self,

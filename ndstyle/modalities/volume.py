@@ -247,7 +247,7 @@ class VolumeModality(Modality):
 
     # -- running ---------------------------------------------------------------------------------
     def stylize_defaults(self, args: argparse.Namespace) -> dict[str, Any]:
-        """Volumes: 2 levels coarse-to-fine, L-BFGS, the content as start."""
+        """Volumes: coarse-to-fine, 100 L-BFGS steps at full size (25 per coarser level), from the content."""
         return {"steps": 100, "scales": "auto", "value_range": None}
 
     def transfer(
