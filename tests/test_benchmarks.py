@@ -54,3 +54,22 @@ def test_reference_objective_equals_the_benchmark_evaluator() -> None:
         mine = float(textbook(candidate[None]))
     assert mine == pytest.approx(objective(net, content, style, candidate), rel=1e-5)
     assert mine > 0
+
+
+def test_ratios_against_the_references_final_and_best_iterates() -> None:
+    """The textbook's last iterate can be worse than an earlier one: both ratios are reported."""
+    from report import _targets, _tq_rows
+
+    reference = {
+        "method": "reference",
+        "seconds": 100.0,
+        "objective": 30.0,
+        "curve": [[0, 90], [50, 10], [100, 30]],
+    }
+    ours = {"method": "ndstyle", "seconds": 40.0, "objective": 12.0, "curve": [[0, 90], [20, 25], [40, 12]]}
+    runs = {"tq/reference/pair/512": reference, "tq/ndstyle/pair/512": ours}
+    (row,) = _tq_rows(runs)
+    assert row["ratio"] == pytest.approx(0.20) and row["ref_best"] == 10
+    assert row["reach_best"] is None and row["ratio_best"] is None  # never got to J = 10
+    table = "\n".join(_targets(runs, [row]))
+    assert "pair 0.200 | yes" in table and "pair never | **no**" in table
