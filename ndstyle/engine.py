@@ -557,11 +557,15 @@ def _optimise_level(
         best_so_far[0] = composite_best().detach()
     step = step_offset
     stopped = False
+    project_secant = bounds is not None and optimizer == "lbfgs"
     for _ in range(done, steps):
+        before = x.detach().clone() if project_secant else None
         opt.step(closure)  # type: ignore[arg-type]
         if bounds is not None:
             with torch.no_grad():
                 x.clamp_(*bounds)
+            if before is not None:
+                _secant_from_projected_step(opt, x, before)
         step += 1
         values = last["terms"].as_floats()
         record = StepRecord(
@@ -592,6 +596,21 @@ def _optimise_level(
     if math.isfinite(final_cost) and final_cost < best_cost:
         best, best_cost = x.detach().clone(), final_cost
     return composite(best).detach(), best_cost, step, stopped
+
+
+def _secant_from_projected_step(opt: torch.optim.Optimizer, x: torch.Tensor, before: torch.Tensor) -> None:
+    """Tell L-BFGS the step it actually took once the iterate was clamped.
+
+    torch's L-BFGS forms its next curvature pair from the step it proposed (``s = t d``); after
+    clamping, the iterate moved by ``x - before`` instead, and pairing that gradient change with the
+    unclamped step corrupts the inverse-Hessian model (the textbook loop then oscillates: J
+    rises by 3x late in a run). Storing the projected displacement as ``d`` with ``t = 1`` keeps
+    every pair ``(s, y)`` a true secant pair. Measured in docs/benchmarks.md.
+    """
+    state = opt.state[x]
+    if "d" in state:
+        state["d"] = (x.detach() - before).flatten()
+        state["t"] = 1.0
 
 
 def _fields(record: StepRecord) -> list[Any]:

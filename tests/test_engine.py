@@ -231,3 +231,26 @@ def test_non_contiguous_inputs_are_accepted() -> None:
     assert not permuted.is_contiguous()
     result = stylize(permuted, style, steps=2, scales=1, progress=False)
     assert result.output.shape == permuted.shape
+
+
+def test_lbfgs_learns_the_projected_step_after_clamping() -> None:
+    """After a clamp, L-BFGS's next curvature pair uses the step actually taken, not the proposed one."""
+    from ndstyle.engine import _secant_from_projected_step
+
+    x = torch.tensor([0.9, 0.5], requires_grad=True)
+    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        value = ((x - torch.tensor([3.0, 0.2])) ** 2).sum()
+        value.backward()
+        return value
+
+    before = x.detach().clone()
+    opt.step(closure)
+    assert float(x[0]) > 1  # the proposed step leaves the box
+    with torch.no_grad():
+        x.clamp_(0, 1)
+    _secant_from_projected_step(opt, x, before)
+    state = opt.state[x]
+    assert torch.equal(state["d"] * state["t"], (x.detach() - before).flatten())
