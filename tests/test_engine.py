@@ -248,7 +248,7 @@ def test_lbfgs_learns_the_projected_step_after_clamping() -> None:
 
     before = x.detach().clone()
     opt.step(closure)
-    assert float(x[0]) > 1  # the proposed step leaves the box
+    assert float(x.detach()[0]) > 1  # the proposed step leaves the box
     with torch.no_grad():
         x.clamp_(0, 1)
     _secant_from_projected_step(opt, x, before)
