@@ -146,7 +146,21 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     parser.add_argument("--reuse", action="store_true", help="keep results already in OUT/results.json")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and few steps: checks the harness")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="measure nothing: rewrite OUT/results.md and the plots from OUT/results.json",
+    )
     args = parser.parse_args()
+    if args.report_only:
+        from report import write_report
+
+        data_path = args.out / "results.json"
+        if not data_path.is_file():
+            parser.error(f"--report-only: {data_path} does not exist")
+        write_report(args.out, json.loads(data_path.read_text()))
+        print(f"wrote {args.out / 'results.md'}")
+        return
     scaling_sizes = dict(SCALING_SIZES)
     if args.quick:
         args.sizes, args.pairs, args.iterations, args.step_sizes = [64], args.pairs[:1], 20, [64]

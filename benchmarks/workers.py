@@ -242,17 +242,20 @@ def _pystiche(
 
 
 # -- (b) per-step overhead -----------------------------------------------------------------------------
-def step_overhead(size: int, precision: str, steps: int = 12, device: str = "cpu") -> dict[str, Any]:
+def step_overhead(size: int, precision: str, steps: int = 70, device: str = "cpu") -> dict[str, Any]:
     """Engine step time vs the bare extractor forward+backward at the same size and precision.
 
     The bare pass runs the same network to the same deepest layer on the same input and
-    backpropagates the sum of the used activations; no Grams, no costs, no optimiser. Bare passes
-    are timed before and after the engine run and the median of all is taken.
+    backpropagates the sum of the used activations; no Grams, no costs, no optimiser. Once the
+    engine's L-BFGS history (50 pairs) is full (the cost of most of a run's steps), one bare pass
+    is timed after every engine step, so that both see the same state of the machine; the
+    medians are compared. ``step_s_early`` is the median engine step before the history is full.
     """
     from inputs import load_pair
 
     from ndstyle import stylize
     from ndstyle.losses import PerceptualLoss
+    from ndstyle.memory import LBFGS_HISTORY
 
     dev = torch.device(device)
     content, style = (t.to(dev) for t in load_pair("chelsea-starry", size))
@@ -265,35 +268,53 @@ def step_overhead(size: int, precision: str, steps: int = 12, device: str = "cpu
     )
     x = content[None].clone().requires_grad_(True)
 
-    def bare() -> None:
+    def bare() -> float:
+        t0 = time.perf_counter()
         x.grad = None
         feats = loss.features(x)
         sum(f.float().sum() for f in feats.values()).backward()
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
+        return time.perf_counter() - t0
 
-    def timed(fn: Callable[[], None], n: int) -> list[float]:
-        out = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t0)
-        return out
+    full = LBFGS_HISTORY + 1
+    early_steps: list[float] = []
+    full_steps: list[float] = []
+    bare_times: list[float] = []
+    last_end = [0.0]
 
-    timed(bare, 2)
-    bare_times = timed(bare, 6)
-    result = stylize(
-        content, style, extractor=net, steps=steps, scales=1, precision=precision, progress=False, device=dev
+    def interleave(step: Any) -> None:
+        now = time.perf_counter()
+        if step.record.step > 2:  # the first steps warm the kernels up
+            (full_steps if step.record.step > full else early_steps).append(now - last_end[0])
+        if step.record.step > full:
+            bare_times.append(bare())
+        last_end[0] = time.perf_counter()
+
+    for _ in range(2):
+        bare()
+    last_end[0] = time.perf_counter()
+    stylize(
+        content,
+        style,
+        extractor=net,
+        steps=steps,
+        scales=1,
+        precision=precision,
+        progress=False,
+        device=dev,
+        callback=interleave,
     )
-    bare_times += timed(bare, 6)
-    bare_s = statistics.median(bare_times)
-    step_s = _median_seconds(result.history, skip=2)
+    bare_s, step_s = statistics.median(bare_times), statistics.median(full_steps)
     return {
         "size": size,
         "shape": list(content.shape[1:]),
         "precision": precision,
         "bare_fwd_bwd_s": bare_s,
         "step_s": step_s,
+        "step_s_early": statistics.median(early_steps),
+        "steps": steps,
+        "samples": len(full_steps),
         "overhead": step_s / bare_s,
     }
 

@@ -11,7 +11,7 @@ import torch
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
-from report import linear_fit, time_to_reach  # noqa: E402
+from report import bytes_per_position_trend, linear_fit, time_to_reach  # noqa: E402
 
 
 def test_time_to_reach_is_the_first_snapshot_at_or_below_the_target() -> None:
@@ -28,6 +28,14 @@ def test_linear_fit_recovers_a_line_and_flags_a_bend() -> None:
     assert line["r2"] == pytest.approx(1) and line["worst_residual"] == pytest.approx(0, abs=1e-12)
     bent = linear_fit(xs, [x**2 for x in xs])
     assert bent["r2"] < 0.99 and bent["worst_residual"] > 0.1
+
+
+def test_bytes_per_position_fall_with_a_fixed_part_and_rise_with_a_quadratic_term() -> None:
+    sizes = [8.0, 1.0, 4.0, 2.0]  # unsorted on purpose
+    smallest, largest = bytes_per_position_trend(sizes, [100 + 3 * n for n in sizes])
+    assert smallest == pytest.approx(103) and largest == pytest.approx(3 + 100 / 8)
+    smallest, largest = bytes_per_position_trend(sizes, [3 * n + n * n for n in sizes])
+    assert (smallest, largest) == (pytest.approx(4), pytest.approx(11))
 
 
 def test_reference_objective_equals_the_benchmark_evaluator() -> None:
