@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: The issue's targets on a 2-core CPU, checked against the measurements (never by tests).
 TARGET_RATIO_512 = 0.25
@@ -155,22 +158,24 @@ def _scaling_points(runs: dict[str, Any], dims: int) -> tuple[list[float], list[
     return [float(p["positions"]) for p in points], [p["growth_mb"] * 2**20 for p in points]
 
 
-def _scaling_trends(runs: dict[str, Any]) -> dict[int, tuple[float, float]]:
-    trends = {}
+def _per_dims(
+    runs: dict[str, Any], summary: Callable[[list[float], list[float]], T], at_least: int
+) -> dict[int, T]:
+    """``summary(positions, growth_bytes)`` of each dimension's scaling runs (if ``at_least`` of them)."""
+    out = {}
     for dims in (1, 2, 3):
         xs, ys = _scaling_points(runs, dims)
-        if len(xs) >= 2:
-            trends[dims] = bytes_per_position_trend(xs, ys)
-    return trends
+        if len(xs) >= at_least:
+            out[dims] = summary(xs, ys)
+    return out
+
+
+def _scaling_trends(runs: dict[str, Any]) -> dict[int, tuple[float, float]]:
+    return _per_dims(runs, bytes_per_position_trend, at_least=2)
 
 
 def _scaling_fits(runs: dict[str, Any]) -> dict[int, dict[str, float]]:
-    fits = {}
-    for dims in (1, 2, 3):
-        xs, ys = _scaling_points(runs, dims)
-        if len(xs) >= 3:
-            fits[dims] = linear_fit(xs, ys)
-    return fits
+    return _per_dims(runs, linear_fit, at_least=3)
 
 
 def _tq_tables(rows: list[dict[str, Any]]) -> list[str]:
@@ -253,8 +258,8 @@ def _step_table(runs: dict[str, Any]) -> list[str]:
         "",
         "Bare = the same VGG to relu5_1 on the same input, backward of the sum of the used activations"
         " (no Grams, costs or optimiser). Once the engine's L-BFGS history (50 pairs) is full, which is"
-        " what most steps of a run cost, one bare pass is timed after every engine step (steps 52-70),"
-        " so both see the same machine; the table compares the medians (*early*: the median engine step"
+        " what most steps of a run cost, one bare pass is timed after every engine step, so both see"
+        " the same machine; the table compares the medians (*early*: the median engine step"
         " before the history is full).",
         "",
         "| size (H×W) | precision | bare fwd+bwd s | ndstyle step s | overhead | early step s |",

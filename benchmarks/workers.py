@@ -278,6 +278,8 @@ def step_overhead(size: int, precision: str, steps: int = 70, device: str = "cpu
         return time.perf_counter() - t0
 
     full = LBFGS_HISTORY + 1
+    if steps < full + 3:
+        raise ValueError(f"steps must be >= {full + 3} (history full at step {full}), got {steps}")
     early_steps: list[float] = []
     full_steps: list[float] = []
     bare_times: list[float] = []
