@@ -1,0 +1,38 @@
+"""Field judges: what a radiologist, cardiologist, sound designer or photographer checks in a result.
+
+Each modality module registers a function ``judge(content, styles, result, mask=None) -> dict`` in
+:data:`JUDGES` (``content``/``styles`` are :class:`ndstyle.Loaded`-like objects with ``.tensor``
+``(C, *spatial)`` and ``.meta``; ``result`` is the result tensor on the content's working grid).
+:func:`report` picks the one for the content's modality; ``ndstyle run ... --report out.json``
+writes its dictionary.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+#: Modality name -> "module:function" of its judge (imported on first use).
+JUDGES: dict[str, str] = {}
+
+
+def report(
+    modality: str,
+    content: Any,
+    styles: Sequence[Any],
+    result: torch.Tensor,
+    mask: torch.Tensor | None = None,
+) -> dict[str, Any]:
+    """The field measures of ``result`` for ``modality`` (an empty dict where none exist yet)."""
+    target = JUDGES.get(modality)
+    if target is None:
+        return {}
+    module_name, _, function_name = target.partition(":")
+    judge: Callable[..., dict[str, Any]] = getattr(importlib.import_module(module_name), function_name)
+    return judge(content, styles, result, mask=mask)
+
+
+__all__ = ["JUDGES", "report"]
