@@ -162,9 +162,8 @@ def main() -> None:
     for path in sorted(args.out.glob("*.nii.gz")):
         img = nib.load(path)
         data = np.asarray(img.dataobj)
-        print(
-            f"{path.name}: {data.shape} {data.dtype} {data.min()}..{data.max()} zooms {img.header.get_zooms()}"
-        )
+        zooms = tuple(float(z) for z in img.header.get_zooms())
+        print(f"{path.name}: {data.shape} {data.dtype} {data.min()}..{data.max()} zooms {zooms}")
 
 
 if __name__ == "__main__":
