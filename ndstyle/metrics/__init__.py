@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 #: Modality name -> "module:function" of its judge (imported on first use).
-JUDGES: dict[str, str] = {}
+JUDGES: dict[str, str] = {"volume": "ndstyle.metrics.volume:judge"}
 
 
 def report(

@@ -1,0 +1,105 @@
+"""Volume helpers that keep a transfer anatomically faithful and its intensities plausible.
+
+Pure NumPy/SciPy functions on arrays shaped ``(C, *spatial)`` (any number of spatial axes), used by
+the volume recipe and by the judges in :mod:`ndstyle.metrics.volume`:
+
+- :func:`otsu_threshold` / :func:`foreground`: an automatic foreground (head or brain) mask, so the
+  style statistics are taken on the style's tissue, not on its air and skull ("like with like");
+- :func:`match_histogram`: a monotone (rank-preserving) map of the content's intensities inside its
+  mask onto the style's intensity distribution inside the style's mask. Tissue order and every
+  boundary are kept; contrast becomes the style's. Used as the starting point and content target;
+- :func:`value_bounds`: the range spanned by the content and style intensities, the bounds the
+  optimiser clamps to, so no voxel leaves what the two inputs span.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold of a 1-D sample (maximises the between-class variance of a histogram)."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    lo, hi = float(values.min()), float(values.max())
+    if not hi > lo:
+        return lo
+    counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight0 = np.cumsum(counts)
+    weight1 = weight0[-1] - weight0
+    sum0 = np.cumsum(counts * centres)
+    mean0 = sum0 / np.maximum(weight0, 1)
+    mean1 = (sum0[-1] - sum0) / np.maximum(weight1, 1)
+    between = weight0 * weight1 * (mean0 - mean1) ** 2
+    return float(edges[1 + int(np.argmax(between[:-1]))])
+
+
+def foreground(volume: np.ndarray) -> np.ndarray:
+    """Automatic foreground ``(*spatial)`` bool of ``volume`` ``(C, *spatial)``.
+
+    Otsu threshold of the channel mean, largest connected component, holes filled. For a head MR
+    or CT this is the head; give a brain mask explicitly where skull and scalp must be excluded.
+    """
+    image = np.asarray(volume, dtype=np.float64).mean(axis=0)
+    mask = image > otsu_threshold(image)
+    labels, count = ndimage.label(mask)
+    if count > 1:
+        sizes = ndimage.sum(mask, labels, range(1, count + 1))
+        mask = labels == 1 + int(np.argmax(sizes))
+    filled = ndimage.binary_fill_holes(mask)
+    return np.asarray(mask if filled is None else filled, dtype=bool)
+
+
+def match_histogram(
+    source: np.ndarray,
+    reference: np.ndarray,
+    source_mask: np.ndarray | None = None,
+    reference_mask: np.ndarray | None = None,
+    quantiles: int = 1024,
+) -> np.ndarray:
+    """Map ``source`` monotonically onto the intensity distribution of ``reference``.
+
+    ``source`` ``(C, *spatial)`` inside ``source_mask`` is made to follow ``reference``
+    ``(C, *spatial_r)`` inside ``reference_mask``.
+
+    Per channel, ``quantiles`` matching quantiles define a piecewise-linear, non-decreasing map
+    applied to every voxel (outside the mask too; values beyond the source's extremes map to the
+    reference's extremes). Ranks are preserved, so tissue classes and edges are kept.
+
+    Returns:
+        float64 array shaped like ``source``.
+
+    """
+    source = np.asarray(source, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    levels = np.linspace(0.0, 1.0, quantiles)
+    out = np.empty_like(source)
+    for c in range(source.shape[0]):
+        src = source[c] if source_mask is None else source[c][source_mask]
+        ref = reference[c] if reference_mask is None else reference[c][reference_mask]
+        src_q = np.quantile(src, levels)
+        ref_q = np.quantile(ref, levels)
+        # np.interp needs increasing x: merge ties by averaging their targets
+        keys, inverse = np.unique(src_q, return_inverse=True)
+        targets = np.bincount(inverse, weights=ref_q) / np.bincount(inverse)
+        if keys.size == 1:
+            out[c] = float(targets[0])
+        else:
+            out[c] = np.interp(source[c], keys, targets)
+    return out
+
+
+def value_bounds(
+    content: np.ndarray,
+    style: np.ndarray,
+    content_mask: np.ndarray | None = None,
+    style_mask: np.ndarray | None = None,
+) -> tuple[float, float]:
+    """``(low, high)``: the range spanned by the content (inside its mask) and the style (inside its mask)."""
+    parts = [content if content_mask is None else content[:, content_mask]]
+    parts.append(style if style_mask is None else style[:, style_mask])
+    return (min(float(p.min()) for p in parts), max(float(p.max()) for p in parts))
+
+
+__all__ = ["foreground", "match_histogram", "otsu_threshold", "value_bounds"]

@@ -1,0 +1,89 @@
+"""The volume judges (ndstyle.metrics.volume) on tiny real crops: identity is perfect, a monotone
+remap keeps the tissue classes and ranks, noise and out-of-range values are caught."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from ndstyle.metrics import JUDGES, report
+from ndstyle.metrics.volume import class_dice, judge, rank_corr
+from ndstyle.volume_quality import foreground, match_histogram, otsu_threshold, value_bounds
+
+DATA = Path(__file__).parent / "data"
+
+
+def _load(name: str) -> np.ndarray:
+    return np.asarray(nib.load(DATA / f"{name}_crop32.nii.gz").dataobj, dtype=np.float64)
+
+
+@pytest.fixture(scope="module")
+def pair() -> dict[str, np.ndarray]:
+    return {
+        "content": _load("mni_t1")[None],
+        "mask": _load("mni_brain") > 0,
+        "style": _load("colin_t1")[None],
+        "style_mask": _load("colin_brain") > 0,
+    }
+
+
+def _judge(pair: dict[str, np.ndarray], result: np.ndarray) -> dict:
+    return judge(pair["content"], [pair["style"]], result, pair["mask"], style_masks=[pair["style_mask"]])
+
+
+def test_registered_and_identity_is_perfect(pair: dict[str, np.ndarray]) -> None:
+    assert JUDGES["volume"] == "ndstyle.metrics.volume:judge"
+    out = report("volume", pair["content"], [pair["style"]], torch.from_numpy(pair["content"]), pair["mask"])
+    assert out["class_dice"] == 1.0 and out["rank_corr"] == pytest.approx(1.0)
+    assert out["ssim"] == pytest.approx(1.0)
+    assert out["in_range_fraction"] == 1.0 and out["negative_fraction"] == 0.0
+    assert out["hist_ratio"] == pytest.approx(1.0) and out["texture_ratio"] == pytest.approx(1.0)
+    assert out["hist_content"] > 0.1  # MNI and Colin27 differ in contrast
+
+
+def test_monotone_remap_keeps_classes_and_ranks(pair: dict[str, np.ndarray]) -> None:
+    remapped = 30.0 * np.sqrt(pair["content"])  # a monotone change of contrast
+    out = _judge(pair, remapped)
+    assert out["class_dice"] > 0.99 and out["rank_corr"] == pytest.approx(1.0)
+    assert out["ssim"] < 1.0  # SSIM does see the contrast change
+
+
+def test_histogram_matching_moves_the_histogram_not_the_anatomy(pair: dict[str, np.ndarray]) -> None:
+    matched = match_histogram(pair["content"], pair["style"], pair["mask"], pair["style_mask"])
+    out = _judge(pair, matched)
+    assert out["class_dice"] > 0.97 and out["rank_corr"] > 0.99
+    assert out["hist_ratio"] < 0.1 and out["in_range_fraction"] == 1.0
+
+
+def test_noise_and_out_of_range_values_are_caught(pair: dict[str, np.ndarray]) -> None:
+    rng = np.random.default_rng(0)
+    noisy = pair["content"] + rng.normal(0, 40, pair["content"].shape)
+    out = _judge(pair, noisy)
+    clean = _judge(pair, pair["content"])
+    assert out["class_dice"] < 0.8 and out["rank_corr"] < clean["rank_corr"] - 0.1
+    assert out["ssim"] < 0.9
+    assert out["in_range_fraction"] < 1.0 and out["negative_fraction"] > 0
+    assert not out["passes"]["in_range"] and not out["passes"]["class_dice"]
+
+
+def test_two_d_style_image_is_judged_slice_wise(pair: dict[str, np.ndarray]) -> None:
+    image = pair["style"][:, :, :, 16][:, None]  # (1, 1, 32, 32): a 2-D style as depth-1 volume
+    out = judge(pair["content"], [image], pair["content"], pair["mask"])
+    assert out["style_mask_voxels"] == 32 * 32
+    assert np.isfinite(out["texture_content"]) and out["texture_ratio"] == pytest.approx(1.0)
+
+
+def test_helpers() -> None:
+    values = np.concatenate([np.zeros(100), np.full(100, 10.0)])
+    assert 0 < otsu_threshold(values) < 10
+    cube = np.zeros((1, 12, 12, 12))
+    cube[0, 3:9, 3:9, 3:9] = 5.0
+    cube[0, 5, 5, 5] = 0.0  # a hole is filled
+    assert foreground(cube).sum() == 6**3
+    assert value_bounds(cube, cube + 7) == (0.0, 12.0)
+    assert class_dice(np.arange(30.0), np.arange(30.0) ** 2) == 1.0
+    assert rank_corr(np.arange(30.0), -np.arange(30.0)) == pytest.approx(-1.0)
