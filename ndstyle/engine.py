@@ -171,6 +171,7 @@ def stylize(
     tv_weight: float = 0.0,
     style_blend: Sequence[float] | None = None,
     mask: torch.Tensor | None = None,
+    style_masks: Sequence[torch.Tensor | None] | None = None,
     init: InitKind | torch.Tensor = "content",
     optimizer: Literal["lbfgs", "adam"] = "lbfgs",
     lr: float | None = None,
@@ -209,6 +210,8 @@ def stylize(
         style_blend: one weight per style (default: equal).
         mask: optional ``(*spatial)`` or ``(1, *spatial)`` weights in [0, 1] on the content's grid:
             style applies where it is 1; where it is 0 the result equals the content exactly.
+        style_masks: optional weights in [0, 1] per style, ``(*spatial_s)`` on that style's grid:
+            its statistics are taken there only (like is compared with like).
         init: ``"content"``, ``"noise"`` (Gaussian with the content's per-channel mean and std),
             ``"style"`` (the first style resized) or a tensor shaped like the content.
         optimizer: ``"lbfgs"`` (default) or ``"adam"``.
@@ -328,6 +331,12 @@ def stylize(
         raise OptionError(f"steps gives {len(per_level)} values for {len(factors)} pyramid levels")
 
     mask_b = _prepare_mask(mask, full_shape)
+    if style_masks is not None and len(style_masks) != len(styles_b):
+        raise OptionError(f"{len(style_masks)} style masks given for {len(styles_b)} styles")
+    style_masks_b = [
+        None if m is None else _prepare_mask(m, tuple(s.shape[2:]))
+        for m, s in zip(style_masks or [None] * len(styles_b), styles_b, strict=True)
+    ]
     if auto_memory or memory_limit is not None:
         needed = estimate_memory(
             net,
@@ -374,7 +383,7 @@ def stylize(
             {
                 "content": [content_b],
                 "styles": styles_b,
-                "mask": [mask_b],
+                "mask": [mask_b, *(m for m in style_masks_b if m is not None)],
                 "init": [init if isinstance(init, torch.Tensor) else None],
                 "extractor weights": list(net.state_dict().values()),
             },
@@ -430,9 +439,16 @@ def stylize(
                 continue
             level_content = NF.resize(content_full, shape)
             loss.set_content(level_content)
+            level_styles = [
+                NF.resize(s.to(dev), scaled_shape(s.shape[2:], factor, min_size)) for s in styles_b
+            ]
             loss.set_styles(
-                [NF.resize(s.to(dev), scaled_shape(s.shape[2:], factor, min_size)) for s in styles_b],
+                level_styles,
                 style_blend,
+                [
+                    None if m is None else NF.resize_mask(m.to(dev), s.shape[2:])
+                    for m, s in zip(style_masks_b, level_styles, strict=True)
+                ],
             )
             level_mask = NF.resize(mask_full, shape) if mask_full is not None else None
             loss.set_mask(level_mask)

@@ -118,14 +118,27 @@ class PerceptualLoss(nn.Module):
         self.content_targets = {k: v.float() for k, v in feats.items()}
 
     @torch.no_grad()
-    def style_grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-position Gram matrices of ``style`` ``(1, C, *spatial)`` at the style layers."""
+    def style_grams(self, style: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Per-position Gram matrices of ``style`` ``(1, C, *spatial)`` at the style layers.
+
+        ``mask`` ``(1, 1, *spatial)`` in [0, 1] restricts them to a region of the style (e.g. its
+        brain, so it is compared with the content's brain and not with air and skull).
+        """
         feats = self.features(style, list(self.style_layer_weights))
-        return {k: NF.gram_matrix(v, normalize=True) for k, v in feats.items()}
+        # extractors that fold a style into several items (2.5-D slices) give one Gram per item:
+        # their mean is the style's (a target (1, C, C) for every generated item)
+        return {
+            k: NF.gram_matrix(v, normalize=True, mask=mask).mean(0, keepdim=True) for k, v in feats.items()
+        }
 
     @torch.no_grad()
-    def set_styles(self, styles: Sequence[torch.Tensor], blend: Sequence[float] | None = None) -> None:
-        """Compute and keep the blended style targets of one or several styles."""
+    def set_styles(
+        self,
+        styles: Sequence[torch.Tensor],
+        blend: Sequence[float] | None = None,
+        masks: Sequence[torch.Tensor | None] | None = None,
+    ) -> None:
+        """Compute and keep the blended style targets of one or several styles (optional masks)."""
         if not styles:
             raise OptionError("at least one style input is needed")
         weights = list(blend) if blend is not None else [1.0] * len(styles)
@@ -133,7 +146,10 @@ class PerceptualLoss(nn.Module):
             raise OptionError(f"style_blend has {len(weights)} weights for {len(styles)} styles")
         if any(not w >= 0 for w in weights) or sum(weights) <= 0:
             raise OptionError(f"style_blend weights must be >= 0 and not all 0, got {weights}")
-        grams = [self.style_grams(s) for s in styles]
+        region = list(masks) if masks is not None else [None] * len(styles)
+        if len(region) != len(styles):
+            raise OptionError(f"{len(region)} style masks given for {len(styles)} styles")
+        grams = [self.style_grams(s, m) for s, m in zip(styles, region, strict=True)]
         self.style_targets = NF.blend_grams(grams, weights)
 
     def set_mask(self, mask: torch.Tensor | None) -> None:

@@ -21,6 +21,7 @@ when available) unless one is passed with ``base=``; grey volumes are repeated t
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -338,6 +339,20 @@ def fit_working_shape(
         f"working grid {shape} needs ~{need / 1e9:.1f} GB and no grid the extractor can take fits "
         f"--max-memory {limit / 1e9:.1f} GB; raise --max-memory"
     )
+
+
+def add_input_layer(net: FeatureExtractor) -> FeatureExtractor:
+    r"""Put an ``input`` layer (the preprocessed input itself, ``nn.Identity``) before every other.
+
+    A content cost on ``input`` is an intensity term :math:`\frac{1}{4CN}\sum (x - c)^2`: it
+    holds every voxel near the content target, which keeps the anatomy where deeper content
+    layers alone let it drift (measured in ``docs/volumes.md``). Returns ``net`` itself.
+    """
+    if "input" in net.layers:
+        return net
+    items = [("input", nn.Identity()), *net.layers.items()]
+    net.layers = nn.ModuleDict(OrderedDict(items))
+    return net
 
 
 # -- registration ---------------------------------------------------------------------------------
