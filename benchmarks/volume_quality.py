@@ -39,7 +39,7 @@ from ndstyle.extractors.volume import add_input_layer
 from ndstyle.functional import resize, resize_mask
 from ndstyle.metrics.volume import judge
 from ndstyle.modalities.volume import Normalization, working_shape
-from ndstyle.volume_quality import match_histogram
+from ndstyle.volume_quality import foreground, match_histogram
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class Recipe:
     harmonise: bool = True  # histogram-matched content (style units) as init and content target
     style_mask: bool = True
     content_mask: bool = True  # the slices extractor cannot take masks (folded slices)
+    auto_style_mask: bool = False  # Otsu foreground of the style instead of its brain mask
     bounds: bool = True
     extractor: str = "conv3d"
     content_layers: tuple[str, ...] | None = ("input", "relu1_1")
@@ -68,7 +69,7 @@ RECIPES: dict[str, Recipe] = {
     "hm+smask+bounds": Recipe(content_layers=None),
     "hm+smask+bounds+shallow": Recipe(content_layers=("relu1_1",)),
     "hm+smask+bounds+input": Recipe(content_layers=("input", "relu1_1")),
-    "best": Recipe(),
+    "best": Recipe(content_weight=10.0, options={"style_layers": ["relu1_1", "relu1_2", "relu2_1"]}),
     "hm+input sw1e3": Recipe(style_weight=1e3),
     "hm+input sw1e5": Recipe(style_weight=1e5),
     "hm+input sw1e6": Recipe(style_weight=1e6),
@@ -121,6 +122,8 @@ def mask_to_grid(m: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def run(recipe: Recipe, pair: dict[str, Any], seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
     """Result in raw units on the working grid, and run info."""
     c, cm, s, sm = pair["content"], pair["mask"], pair["style"], pair["style_mask"]
+    if recipe.auto_style_mask:
+        sm = foreground(s)
     cm_t = torch.from_numpy(cm.astype(np.float32))
     if recipe.harmonise:
         norm = Normalization.fit(s[:, sm] if recipe.style_mask else s)

@@ -14,7 +14,11 @@ the volume recipe and by the judges in :mod:`ndstyle.metrics.volume`:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
+import torch
 from scipy import ndimage
 
 
@@ -102,4 +106,93 @@ def value_bounds(
     return (min(float(p.min()) for p in parts), max(float(p.max()) for p in parts))
 
 
-__all__ = ["foreground", "match_histogram", "otsu_threshold", "value_bounds"]
+# -- the measured volume recipe (docs/volumes.md, benchmarks/volume_quality.py) ---------------------
+#: Options of :func:`ndstyle.stylize` that passed the judges on MNI152 -> Colin27 (3 mm, brain
+#: masks): an intensity term plus the first conv layer hold the anatomy, shallow style layers carry
+#: the local texture, the content weight balances the conv3d extractor's default style weight 100.
+VOLUME_RECIPE: dict[str, object] = {
+    "content_layers": ("input", "relu1_1"),
+    "style_layers": {"relu1_1": 1 / 3, "relu1_2": 1 / 3, "relu2_1": 1 / 3},
+    "content_weight": 10.0,
+    "steps": 100,
+}
+
+
+@dataclass
+class VolumePlan:
+    """Inputs of a harmonising volume transfer, all in the style's normalised units.
+
+    Attributes:
+        content: ``(C, *spatial)`` the content histogram-matched to the style inside the masks;
+            the start and the content target of the optimisation.
+        style: ``(C, *spatial_s)`` the style.
+        mask: ``(*spatial)`` float content mask (1 = style applies); style_mask: ``(*spatial_s)``.
+        bounds: ``(low, high)`` the range spanned by content target and style inside their masks.
+        normalization: maps these units back to the style's intensities (``.inverse``).
+
+    """
+
+    content: torch.Tensor
+    style: torch.Tensor
+    mask: torch.Tensor
+    style_mask: torch.Tensor
+    bounds: tuple[float, float]
+    normalization: Any
+
+
+def plan_volume_transfer(
+    content: np.ndarray,
+    style: np.ndarray,
+    content_mask: np.ndarray | None = None,
+    style_mask: np.ndarray | None = None,
+) -> VolumePlan:
+    """Prepare a transfer that keeps the anatomy and lands in the style's intensities.
+
+    Args:
+        content: ``(C, *spatial)`` raw intensities on the working grid.
+        style: ``(C, *spatial_s)`` raw intensities on its working grid.
+        content_mask, style_mask: bool masks; default: each input's :func:`foreground`.
+
+    Returns:
+        A :class:`VolumePlan`; run ``stylize(plan.content, plan.style, init="content",
+        mask=plan.mask, style_masks=[plan.style_mask], value_range=plan.bounds, **VOLUME_RECIPE)``
+        with an extractor from :func:`recipe_extractor` and map the result back with
+        ``plan.normalization.inverse``.
+
+    """
+    from .modalities.volume import Normalization
+
+    cm = foreground(content) if content_mask is None else np.asarray(content_mask, dtype=bool)
+    sm = foreground(style) if style_mask is None else np.asarray(style_mask, dtype=bool)
+    norm = Normalization.fit(style[:, sm])
+    target = norm.forward(match_histogram(content, style, cm, sm))
+    normalised_style = norm.forward(np.asarray(style, dtype=np.float64))
+    bounds = value_bounds(target, normalised_style, cm, sm)
+    return VolumePlan(
+        content=torch.from_numpy(target.astype(np.float32)),
+        style=torch.from_numpy(normalised_style.astype(np.float32)),
+        mask=torch.from_numpy(cm.astype(np.float32)),
+        style_mask=torch.from_numpy(sm.astype(np.float32)),
+        bounds=bounds,
+        normalization=norm,
+    )
+
+
+def recipe_extractor(spec: str = "conv3d", in_channels: int = 1, seed: int = 0) -> Any:
+    """The recipe's 3-D extractor: ``spec`` (name or weights file) with an ``input`` layer."""
+    from .extractors import build_extractor
+    from .extractors.volume import add_input_layer
+
+    return add_input_layer(build_extractor(spec, spatial_dims=3, in_channels=in_channels, seed=seed))
+
+
+__all__ = [
+    "VOLUME_RECIPE",
+    "VolumePlan",
+    "foreground",
+    "match_histogram",
+    "otsu_threshold",
+    "plan_volume_transfer",
+    "recipe_extractor",
+    "value_bounds",
+]

@@ -135,11 +135,17 @@ def _grams(
     from ..functional import gram_matrix, resize_mask
 
     x = torch.from_numpy(volume.astype(np.float32))[None]
-    m = None if mask is None else torch.from_numpy(mask.astype(np.float32))[None, None]
+    radii = _receptive_radii(net)
     if net.spatial_dims == 3:
         with torch.no_grad():
             feats = net(x, JUDGE_LAYERS)
-        return {k: gram_matrix(v, normalize=True, mask=m)[0] for k, v in feats.items()}
+        out = {}
+        for k, v in feats.items():
+            inner = _erode(mask, radii[k])
+            m = None if inner is None else torch.from_numpy(inner.astype(np.float32))[None, None]
+            out[k] = gram_matrix(v, normalize=True, mask=m)[0]
+        return out
+    m = None if mask is None else torch.from_numpy(mask.astype(np.float32))[None, None]
     axes = [flat_axis] if flat_axis is not None else [0, 1, 2]
     sums: dict[str, torch.Tensor] = {}
     for axis in axes:
@@ -152,6 +158,32 @@ def _grams(
             gram = gram_matrix(v, mask=w).sum(0) / w.sum().clamp_min(1e-8)
             sums[k] = sums[k] + gram / len(axes) if k in sums else gram / len(axes)
     return sums
+
+
+def _receptive_radii(net: Any) -> dict[str, int]:
+    """Half-width of each layer's receptive field (voxels of the input)."""
+    radius, stride, out = 0, 1, {}
+    for name, module in net.layers.items():
+        if isinstance(module, torch.nn.modules.conv._ConvNd):
+            radius += (module.kernel_size[0] // 2) * module.dilation[0] * stride
+        elif "pool" in name:
+            radius += stride // 2 if stride > 1 else 0
+            stride *= 2
+        out[name] = radius
+    return out
+
+
+def _erode(mask: np.ndarray | None, radius: int) -> np.ndarray | None:
+    """``mask`` minus a ``radius``-voxel border (the positions whose receptive field is inside it).
+
+    Falls back to ``mask`` where the eroded mask would keep under 5 % of it (small inputs).
+    """
+    if mask is None or radius < 1:
+        return mask
+    from scipy.ndimage import binary_erosion
+
+    inner = binary_erosion(mask, iterations=radius, border_value=0)
+    return inner if inner.sum() >= 0.05 * mask.sum() else mask
 
 
 def gram_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
