@@ -45,7 +45,7 @@ def _signal(tmp: Path) -> tuple[list[Path], Path, list[str]]:
     t = np.arange(1000) / 250
     paths = []
     for name, phase in (("c.csv", 0.0), ("s.csv", 0.3)):
-        beat = np.exp(-((((t + phase) % 0.8) - 0.4) / 0.015) ** 2)
+        beat = np.exp(-(((((t + phase) % 0.8) - 0.4) / 0.015) ** 2))
         leads = np.stack([beat, 0.6 * beat + 0.05 * np.sin(2 * np.pi * 0.3 * t)])
         with open(tmp / name, "w") as f:
             f.write("# sample_rate=250\nI,II\n")
