@@ -489,6 +489,27 @@ class TransferOptions:
     float32: bool = _option(
         False, OptionSpec("write float32 instead of the content's dtype", group="volume", check=_check_bool)
     )
+    style_mask: Any = _option(
+        None,
+        OptionSpec(
+            "NIfTI mask on the style volume's grid: its statistics are taken there only (e.g. its brain "
+            "when the content's --mask is a brain)",
+            group="volume",
+            parse=Path,
+            check=_check_path_or_tensor,
+            default_text="the style's automatic (Otsu) foreground",
+        ),
+    )
+    vol_recipe: str = _option(
+        "harmonize",
+        OptionSpec(
+            "harmonize: the content histogram-matched to the style inside the masks is the start and the "
+            "content target, values bounded by the inputs' range, shallow style layers, masks automatic "
+            "when not given (docs/volumes.md); gatys: the plain recipe",
+            group="volume",
+            choices=("harmonize", "gatys"),
+        ),
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

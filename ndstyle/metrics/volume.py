@@ -214,10 +214,13 @@ def judge(
             ``(C, 1, H, W)`` is a 2-D image (texture judged slice-wise with a 2-D net).
         result: ``(C, X, Y, Z)`` on the content's grid, in the content's working representation.
         mask: ``(X, Y, Z)`` weights (> 0.5 = inside); default: the content's Otsu foreground.
-        style_masks: one mask per style; default: each style's Otsu foreground (a 2-D style: all).
+        style_masks: one mask per style on its grid; default: ``content.meta["style_masks"]`` (set
+            by the volume recipe), else each style's Otsu foreground (a 2-D style: all of it).
         classes: number of intensity classes for ``class_dice``.
 
     """
+    if style_masks is None:  # the volume recipe keeps the style masks it used in the content's meta
+        style_masks = (getattr(content, "meta", None) or {}).get("style_masks")
     c, norm = _raw(content)
     r, _ = _raw(result, norm)
     if r.shape != c.shape:

@@ -30,6 +30,7 @@ from ..engine import resolve_device, resolve_precision
 from ..errors import InputFileError, OptionError, ShapeError
 from ..functional import resize
 from ..options import TransferOptions
+from ..volume_provenance import mark_header
 from .base import Loaded, Modality, Prepared, standard_info
 
 logger = logging.getLogger("ndstyle")
@@ -286,7 +287,73 @@ class VolumeModality(Modality):
             run_content = run_content.with_meta(mask=mask)
             m = torch.from_numpy(mask.astype(np.float32))[None, None]
             kwargs["mask"] = resize(m, shape)[0, 0].clamp(0, 1)
+        if options.vol_recipe == "harmonize" and not hasattr(extractor, "slice_axes") and len(styles) == 1:
+            return self._harmonize(run_content, tensor, styles[0], options, kwargs)
         return Prepared(run_content, tensor, [s.tensor for s in styles], kwargs)
+
+    def _harmonize(
+        self,
+        content: Loaded,
+        tensor: torch.Tensor,
+        style: Loaded,
+        options: TransferOptions,
+        kwargs: dict[str, Any],
+    ) -> Prepared:
+        """The measured volume recipe (docs/volumes.md, :mod:`ndstyle.volume_quality`).
+
+        The content, histogram-matched to the style inside the masks (automatic Otsu foregrounds
+        where ``--mask``/``--style-mask`` are not given), is the start and the content target, in
+        the style's intensity units; values stay within the inputs' range; style statistics are taken
+        inside the style mask only; with ``conv3d`` the content term includes the intensities
+        themselves and the style layers are shallow (unless the options set them).
+        """
+        from ..extractors.volume import add_input_layer
+        from ..volume_quality import VOLUME_RECIPE, foreground, plan_volume_transfer
+
+        c_raw = content.meta["normalization"].inverse(tensor.double().numpy())
+        s_raw = style.meta["normalization"].inverse(style.tensor.double().numpy())
+        shape = tuple(tensor.shape[1:])
+        if "mask" in kwargs:
+            mask = kwargs["mask"].numpy() > 0.5
+        else:
+            mask = foreground(c_raw)
+            full = resize(torch.from_numpy(mask.astype(np.float32))[None, None], content.meta["shape"])
+            content = content.with_meta(mask=full[0, 0].numpy() > 0.5, auto_mask=True)
+        style_mask = (
+            foreground(s_raw)
+            if options.style_mask is None
+            else self._read_style_mask(options.style_mask, style)
+        )
+        plan = plan_volume_transfer(c_raw, s_raw, mask, style_mask)
+        start = torch.from_numpy(plan.normalization.forward(c_raw).astype(np.float32))
+        content = dataclasses.replace(content, tensor=start).with_meta(
+            normalization=plan.normalization, harmonized=True, style_masks=[style_mask]
+        )
+        kwargs.update(mask=plan.mask.reshape(shape), style_masks=[plan.style_mask], value_range=plan.bounds)
+        extractor = kwargs["extractor"]
+        if options.extractor in (None, "conv3d"):
+            add_input_layer(extractor)
+            for name in ("content_layers", "style_layers", "style_weight"):
+                if getattr(options, name) is None:
+                    kwargs[name] = VOLUME_RECIPE[name]
+        return Prepared(content, plan.content, [plan.style], kwargs)
+
+    def _read_style_mask(self, source: Any, style: Loaded) -> np.ndarray:
+        """``--style-mask`` (NIfTI on the style's grid) on the style's working grid, as booleans."""
+        if hasattr(source, "shape"):
+            data = np.asarray(source, dtype=np.float64)[None]
+        else:
+            _, data = read_nifti(Path(source))
+        if data.shape[0] != 1 or tuple(data.shape[1:]) != tuple(style.meta.get("shape", ())):
+            raise ShapeError(
+                f"--style-mask {str(source)[:80]!r} has shape {data.shape[1:]} (channels {data.shape[0]}), "
+                f"expected one channel on the style's grid {style.meta.get('shape')}"
+            )
+        m = torch.from_numpy((data[0] != 0).astype(np.float32))[None, None]
+        grid = resize(m, tuple(style.tensor.shape[1:]))[0, 0].numpy() > 0.5
+        if not grid.any():
+            raise OptionError(f"--style-mask {str(source)[:80]!r} is empty on the style's working grid")
+        return grid
 
     # -- writing ---------------------------------------------------------------------------------
     def save(
@@ -302,17 +369,28 @@ class VolumeModality(Modality):
         )
 
     def preview(self, path: Path, content: Loaded, styles: list[Loaded], result: torch.Tensor) -> None:
-        """Three orthogonal mid-slices of content, each style and the result (a 2-D style as is)."""
-        from ..preview import save_preview
+        """Radiological orthogonal slices of content, each style and the result, in their own units.
 
+        See :mod:`ndstyle.volume_preview`: reoriented to the closest canonical axes, labelled, one
+        robust intensity window per row; a 2-D style image is drawn as it is.
+        """
+        from ..volume_preview import PreviewRow, save_volume_preview
+
+        norm = content.meta["normalization"]
         shape = tuple(content.tensor.shape[1:])
-        shown = []
-        for s in styles:
-            t = s.tensor
-            if s.meta.get("image2d"):  # repeat the image along depth so every row shows it
-                t = t.expand(t.shape[0], min(shape), *t.shape[2:])
-            shown.append(t)
-        save_preview(path, content.tensor, shown, resize(result[None], shape)[0])
+        affine = _grid_affine(content.meta["image"].affine, content.meta["shape"], shape)
+        rows = [PreviewRow("content", norm.inverse(content.tensor.double().numpy()), affine)]
+        for i, s in enumerate(styles):
+            title = "style" if len(styles) == 1 else f"style {i + 1}"
+            values = s.meta["normalization"].inverse(s.tensor.double().numpy())
+            if s.meta.get("image2d"):
+                rows.append(PreviewRow(title, values[0, 0], image2d=True))
+            else:
+                s_affine = _grid_affine(s.meta["image"].affine, s.meta["shape"], tuple(s.tensor.shape[1:]))
+                rows.append(PreviewRow(title, values, s_affine))
+        out = norm.inverse(resize(result[None].float(), shape)[0].double().numpy())
+        rows.append(PreviewRow("result (stylised)", out, affine))
+        save_volume_preview(path, rows)
 
     def info(self, path: Path) -> dict[str, Any]:
         """Shape, dtype, spacing, orientation and working grid."""
@@ -343,6 +421,15 @@ def _check_fits(extractor: Any, shape: tuple[int, ...], channels: int, options: 
             f"working grid {shape} is too small for {extractor.describe()} (layers {layers}); "
             f"raise --size or use shallower --style-layers/--content-layers"
         ) from error
+
+
+def _grid_affine(affine: np.ndarray, shape: tuple[int, ...], grid: tuple[int, ...]) -> np.ndarray:
+    """Affine of a working grid covering the field of view of ``shape`` voxels under ``affine``."""
+    out = np.array(affine, dtype=np.float64, copy=True)
+    factors = np.asarray(shape, dtype=np.float64) / np.asarray(grid, dtype=np.float64)
+    out[:3, :3] = out[:3, :3] * factors
+    out[:3, 3] = affine[:3, :3] @ ((factors - 1) / 2) + affine[:3, 3]
+    return out
 
 
 def _disk_header(path: Path, img: Any) -> Any:
@@ -377,7 +464,8 @@ def write_like(
     exact inverse of the normalisation, converted to raw on-disk values (inverse of
     ``scl_slope``/``scl_inter``), rounded and clipped for integer dtypes; raw content voxels are
     copied where ``mask`` is false. Header and extensions are written byte for byte except the
-    fields nibabel must update (dtype with ``as_float32``).
+    fields nibabel must update (dtype with ``as_float32``) and ``descrip``, which marks the data
+    as stylised (:func:`ndstyle.volume_provenance.mark_header`).
     """
     from nibabel.openers import ImageOpener
 
@@ -412,6 +500,7 @@ def write_like(
     if as_float32:
         header.set_data_dtype(dtype)
         header["scl_slope"], header["scl_inter"] = np.nan, np.nan
+    mark_header(header)  # a stylised volume must not pass for an acquisition
     with ImageOpener(str(path), "wb") as handle:
         header.write_to(handle)
         header.data_to_fileobj(raw, handle, rescale=False)
