@@ -39,7 +39,7 @@ from ndstyle.extractors.volume import add_input_layer
 from ndstyle.functional import resize, resize_mask
 from ndstyle.metrics.volume import judge
 from ndstyle.modalities.volume import Normalization, working_shape
-from ndstyle.volume_quality import foreground, match_histogram
+from ndstyle.volume_quality import fill_outside, foreground, match_histogram
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class Recipe:
     style_mask: bool = True
     content_mask: bool = True  # the slices extractor cannot take masks (folded slices)
     auto_style_mask: bool = False  # Otsu foreground of the style instead of its brain mask
+    fill: bool = True  # style voxels outside its mask set to the lowest value inside
     bounds: bool = True
     extractor: str = "conv3d"
     content_layers: tuple[str, ...] | None = ("input", "relu1_1")
@@ -129,7 +130,7 @@ def run(recipe: Recipe, pair: dict[str, Any], seed: int = 0) -> tuple[np.ndarray
         norm = Normalization.fit(s[:, sm] if recipe.style_mask else s)
         target = match_histogram(c, s, cm, sm if recipe.style_mask else None)
         content = norm.forward(target)
-        style = norm.forward(s)
+        style = norm.forward(fill_outside(s, sm) if recipe.style_mask and recipe.fill else s)
     else:
         norm = Normalization.fit(c)
         content = norm.forward(c)
@@ -190,6 +191,23 @@ def prepare(data: Path, content: str, style: str, size: int) -> dict[str, Any]:
 MASKS = {"mni_t1": "mni_brain", "colin_t1": "colin_brain", "ct_head": "ct_brain"}
 
 
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The rows as a markdown table (recipe, judges, time)."""
+    head = (
+        "| recipe | class Dice | rank corr | SSIM | in range | result range | hist ratio "
+        "| texture ratio | s |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = [
+        f"| `{r['recipe']}` | {r['class_dice']:.3f} | {r['rank_corr']:.3f} | {r['ssim']:.3f} | "
+        f"{r['in_range_fraction']:.4f} | {r['result_min']:.0f}..{r['result_max']:.0f} | "
+        f"{r['hist_ratio']:.3f} | "
+        f"{r['texture_ratio']:.3f} | {r['seconds']:.0f} |"
+        for r in rows
+    ]
+    return head + "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/tmp/vols"))
@@ -199,7 +217,11 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="*", default=list(RECIPES))
     parser.add_argument("--out", type=Path, default=None, help="JSON file to append results to")
     parser.add_argument("--save", type=Path, default=None, help="folder for the results (.npy, row index)")
+    parser.add_argument("--table", action="store_true", help="print --out's rows as markdown and stop")
     args = parser.parse_args()
+    if args.table:
+        print(markdown(json.loads(args.out.read_text())))
+        return
     pair = prepare(args.data, args.content, args.style, args.size)
     rows = json.loads(args.out.read_text()) if args.out and args.out.exists() else []
     for name in args.recipes:

@@ -78,3 +78,41 @@ def test_preview_is_radiological_whatever_the_storage_order(tmp_path: Path) -> N
     rows = [PreviewRow("content", volume, ras), PreviewRow("painting", np.ones((1, 5, 5)), image2d=True)]
     png = save_volume_preview(tmp_path / "p.png", rows, "test")
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_transfer_defaults_run_the_recipe_with_masks_and_report(tmp_path: Path) -> None:
+    import ndstyle
+
+    out = tmp_path / "out.nii.gz"
+    res = ndstyle.transfer(
+        DATA / "mni_t1_crop32.nii.gz",
+        DATA / "colin_t1_crop32.nii.gz",
+        out,
+        mask=DATA / "mni_brain_crop32.nii.gz",
+        style_mask=DATA / "colin_brain_crop32.nii.gz",
+        report=True,
+        steps=3,
+        scales=1,
+        progress=False,
+    )
+    report = res.report or {}
+    assert report["in_range_fraction"] == 1.0 and report["class_dice"] > 0.8
+    assert report["style_mask_voxels"] == int((_load("colin_brain") > 0).sum())  # the given style mask
+    written = nib.load(out)
+    assert b"STYLISED" in written.header["descrip"].item()
+    assert written.get_data_dtype() == nib.load(DATA / "mni_t1_crop32.nii.gz").get_data_dtype()
+    raw = np.asarray(written.dataobj)
+    outside = _load("mni_brain") == 0
+    assert np.array_equal(raw[outside], _load("mni_t1")[outside])  # untouched outside the mask
+    small = tmp_path / "small_mask.nii.gz"
+    nib.Nifti1Image(np.ones((16, 16, 16), np.uint8), np.eye(4)).to_filename(small)
+    with pytest.raises(
+        ndstyle.errors.NdstyleError, match="--style-mask .* expected one channel on the style's grid"
+    ):
+        ndstyle.transfer(
+            DATA / "mni_t1_crop32.nii.gz",
+            DATA / "colin_t1_crop32.nii.gz",
+            style_mask=small,
+            steps=1,
+            progress=False,
+        )

@@ -36,6 +36,9 @@ from .base import Loaded, Modality, Prepared, standard_info
 logger = logging.getLogger("ndstyle")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+#: Style weight of the 2-D-style (slices, VGG) path with its intensity content term; measured in
+#: docs/volumes.md (T1 + painting).
+SOLID_TEXTURE_STYLE_WEIGHT = 1e-6
 #: Default longest axis of the working grid (voxels).
 DEFAULT_SIZE = 96
 
@@ -289,7 +292,40 @@ class VolumeModality(Modality):
             kwargs["mask"] = resize(m, shape)[0, 0].clamp(0, 1)
         if options.vol_recipe == "harmonize" and not hasattr(extractor, "slice_axes") and len(styles) == 1:
             return self._harmonize(run_content, tensor, styles[0], options, kwargs)
+        if options.vol_recipe == "harmonize" and hasattr(extractor, "slice_axes"):
+            run_content = self._solid_texture(run_content, tensor, options, kwargs)
         return Prepared(run_content, tensor, [s.tensor for s in styles], kwargs)
+
+    def _solid_texture(
+        self, content: Loaded, tensor: torch.Tensor, options: TransferOptions, kwargs: dict[str, Any]
+    ) -> Loaded:
+        """2.5-D slices (a 2-D style image): an intensity content term seen from every orientation.
+
+        The 2-D net's content layers are axial slices only, which let the sagittal and coronal
+        views drift; the intensities themselves (``all/input``) hold all three. The result is kept
+        inside the content's automatic foreground (outside it the content is written back).
+        """
+        from ..extractors.volume import add_input_layer
+        from ..volume_quality import foreground
+
+        add_input_layer(kwargs["extractor"].base)
+        if options.content_layers is None:
+            kwargs["content_layers"] = ["all/input", "all/relu2_1"]
+        if options.style_weight is None:
+            kwargs["style_weight"] = SOLID_TEXTURE_STYLE_WEIGHT
+        if "mask" in content.meta:
+            return content
+        mask = foreground(content.meta["normalization"].inverse(tensor.double().numpy()))
+        full = resize(torch.from_numpy(mask.astype(np.float32))[None, None], content.meta["shape"])
+        return content.with_meta(mask=full[0, 0].numpy() > 0.5, composite_mask=mask, auto_mask=True)
+
+    def finish(self, output: torch.Tensor, prepared: Prepared, options: TransferOptions) -> torch.Tensor:
+        """Outside an automatic foreground (2-D style path) the result is the content."""
+        mask = prepared.content.meta.get("composite_mask")
+        if mask is None:
+            return output
+        m = torch.from_numpy(mask.astype(np.float32))[None]
+        return m * output + (1 - m) * prepared.tensor.to(output.dtype)
 
     def _harmonize(
         self,
