@@ -30,7 +30,7 @@ def grid(path: Path, n: int, mask: bool = False) -> np.ndarray:
     x = torch.from_numpy(np.asarray(nib.load(path).dataobj, dtype=np.float32))[None, None]
     if mask:
         return resize_mask((x > 0).float(), (n, n, n))[0, 0].numpy() > 0.5
-    return resize(x[0], (n, n, n)).double().numpy()
+    return resize(x, (n, n, n))[0].double().numpy()
 
 
 def main() -> None:

@@ -70,7 +70,8 @@ RECIPES: dict[str, Recipe] = {
     "hm+smask+bounds": Recipe(content_layers=None),
     "hm+smask+bounds+shallow": Recipe(content_layers=("relu1_1",)),
     "hm+smask+bounds+input": Recipe(content_layers=("input", "relu1_1")),
-    "best": Recipe(content_weight=10.0, options={"style_layers": ["relu1_1", "relu1_2", "relu2_1"]}),
+    # the library's VOLUME_RECIPE (ndstyle.volume_quality)
+    "best": Recipe(style_weight=10.0, options={"style_layers": ["relu1_1", "relu1_2", "relu2_1"]}),
     "hm+input sw1e3": Recipe(style_weight=1e3),
     "hm+input sw1e5": Recipe(style_weight=1e5),
     "hm+input sw1e6": Recipe(style_weight=1e6),
