@@ -6,9 +6,7 @@ NIfTI (content geometry and dtype, ``descrip`` marked as stylised), its JSON sid
 options, ndstyle version, judges' measures) and a radiological preview PNG.
 
 1. ``mni_to_colin``: MNI152 T1 in the style of Colin27 (brain masks on both sides).
-2. ``mni_to_ct``: MNI152 T1 in the style of the head CT (brain masks on both sides), with
-   ``style_weight=1``: the CT brain's texture is mostly noise, and the default weight (10) trades
-   too much anatomy for it (docs/volumes.md has both).
+2. ``mni_to_ct``: MNI152 T1 in the style of the head CT (brain masks on both sides).
 3. ``mni_painting``: MNI152 T1 with a 2-D painting as style (slice-wise VGG; the result is kept
    inside the content's automatic foreground).
 
@@ -81,9 +79,7 @@ def main() -> None:
         if name == "mni_to_colin":
             measures[name] = run_3d(args.data, args.out, "mni_t1", "colin_t1", args.size, name)
         elif name == "mni_to_ct":
-            measures[name] = run_3d(
-                args.data, args.out, "mni_t1", "ct_head", args.size, name, style_weight=1.0
-            )
+            measures[name] = run_3d(args.data, args.out, "mni_t1", "ct_head", args.size, name)
         elif name == "mni_painting":
             measures[name] = run_painting(
                 args.data, args.out, args.painting_size, args.painting_steps, args.painting

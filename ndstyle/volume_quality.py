@@ -125,12 +125,12 @@ def value_bounds(
 # -- the measured volume recipe (docs/volumes.md, benchmarks/volume_quality.py) ---------------------
 #: Options of :func:`ndstyle.stylize` that passed the judges on MNI152 -> Colin27 (3 mm, brain
 #: masks): an intensity term plus the first conv layer hold the anatomy, shallow style layers carry
-#: the local texture, the style weight 10 (a tenth of the conv3d extractor's default 100) balances them.
+#: the local texture, the style weight 3 balances them (3 % of the conv3d extractor's default 100).
 VOLUME_RECIPE: dict[str, object] = {
     "content_layers": ("input", "relu1_1"),
     "style_layers": {"relu1_1": 1 / 3, "relu1_2": 1 / 3, "relu2_1": 1 / 3},
     "content_weight": 1.0,
-    "style_weight": 10.0,
+    "style_weight": 3.0,
     "steps": 100,
 }
 
