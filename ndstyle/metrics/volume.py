@@ -9,7 +9,7 @@
 - ``ssim``: structural similarity (3-D, 7-voxel box windows) inside the mask, each image scaled to
   its own 1st..99th percentile window;
 - ``in_range_fraction``: fraction of all result voxels within ``[range_low, range_high]``, the range
-  spanned by the content (inside its mask) and the style (inside its foreground);
+  spanned by the content and the style (inside its mask);
   ``negative_fraction`` where the content has no negative values (MR);
 - ``hist_result`` / ``hist_content``: 1-D Wasserstein distance of the result's (content's)
   intensities inside the mask to the style's inside its foreground, in units of the style's
@@ -234,8 +234,8 @@ def judge(
     else:
         sm = np.ones(s.shape[1:], dtype=bool) if flat else foreground(s)
     cv, rv, sv = c[:, m], r[:, m], s[:, sm]
-    lo = min(float(cv.min()), float(sv.min()))
-    hi = max(float(cv.max()), float(sv.max()))
+    lo = min(float(c.min()), float(sv.min()))  # the content's whole range (it is kept outside the mask)
+    hi = max(float(c.max()), float(sv.max()))
     out: dict[str, Any] = {
         "mask_voxels": int(m.sum()),
         "style_mask_voxels": int(sm.sum()),
