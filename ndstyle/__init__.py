@@ -14,7 +14,11 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """``ndstyle.train_extractor`` and ``ndstyle.TrainResult``, imported on first use."""
+    """``ndstyle.train_extractor``, ``ndstyle.TrainResult`` and ``ndstyle.batch``, imported on first use."""
+    if name == "batch":
+        from .batching import batch
+
+        return batch
     if name in ("train_extractor", "TrainResult"):
         from . import training
 
@@ -31,6 +35,7 @@ __all__ = [
     "StepRecord",
     "StyleTransferResult",
     "__version__",
+    "batch",
     "build_extractor",
     "content_cost",
     "evaluate_costs",
