@@ -207,3 +207,73 @@ def test_ctrl_c_keeps_finished_outputs_and_no_partial_file(tmp_path: Path) -> No
     assert sorted(p.name for p in out.iterdir()) == ["1-fast.png", SUMMARY_NAME]  # no partial file
     assert [r["status"] for r in lines(out)] == ["done"]
     assert "1-fast" in next(iter(read_summary(out / SUMMARY_NAME)))
+
+
+# --- real transfers: two modalities, a corrupt file, same bytes as `ndstyle run` -------------------
+
+
+def _real_inputs(root: Path) -> dict[str, Path]:
+    """Small real inputs: skimage photo crops, a 12-lead ECG (pydicom's) cut to 2 leads x 2 s."""
+    np = pytest.importorskip("numpy")
+    data = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    paths = {
+        "cat": root / "in" / "photos" / "cat.png",
+        "coffee": root / "in" / "photos" / "sub" / "coffee.png",
+        "broken": root / "in" / "photos" / "broken.png",
+        "ecg": root / "in" / "ecg" / "rec.csv",
+        "painting": root / "styles" / "starry.png",
+        "ecg_style": root / "styles" / "ecg.csv",
+    }
+    for p in paths.values():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(data.chelsea()[40:104:2, 120:184:2]).save(paths["cat"])
+    Image.fromarray(data.coffee()[100:164:2, 200:264:2]).save(paths["coffee"])
+    paths["broken"].write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    Image.open(Path(__import__("ndstyle").__file__).parent / "data" / "starry_night.jpg").convert("RGB").resize(
+        (40, 32)
+    ).save(paths["painting"])
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.data import get_testdata_file
+
+    ecg = pydicom.dcmread(get_testdata_file("waveform_ecg.dcm")).waveform_array(0)[:, :2].astype(float)
+    for key, start in (("ecg", 0), ("ecg_style", 5000)):
+        rows = ecg[start : start + 2000 : 4]  # 2 s at 250 Hz
+        text = "# sample_rate=250\nI,II\n" + "".join(f"{a:g},{b:g}\n" for a, b in rows)
+        paths[key].write_text(text)
+    return paths
+
+
+def test_real_items_of_two_modalities_match_single_runs(tmp_path: Path) -> None:
+    import torch
+
+    from ndstyle.cli import main
+
+    p = _real_inputs(tmp_path)
+    manifest = tmp_path / "m.jsonl"
+    rows = [{"content": str(p[k]), "style": str(p["painting"])} for k in ("cat", "coffee", "broken")]
+    rows.append({"content": str(p["ecg"]), "style": str(p["ecg_style"]), "steps": 3})
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    common = ["-n", "2", "-s", "32", "--seed", "3", "-q"]
+    assert main(["batch", "--manifest", str(manifest), "-o", str(out), "--workers", "2", "--threads", "1", *common]) == 1
+    got = by_name(out)
+    assert {k: r["status"] for k, r in got.items()} == {
+        "cat.png": "done", "coffee.png": "done", "broken.png": "failed", "rec.csv": "done"
+    }  # fmt: skip
+    assert got["broken.png"]["error"].startswith("InputFileError:") and "broken.png" in got["broken.png"]["error"]
+    assert got["rec.csv"]["costs"]["steps"] >= 3 and got["cat.png"]["costs"]["total"] > 0
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the batch ran 1 thread per item
+    try:
+        for key, style, extra in (("cat", "painting", []), ("ecg", "ecg_style", ["-n", "3"])):
+            single = tmp_path / f"single{p[key].suffix}"
+            assert main(["run", str(p[key]), str(p[style]), "-o", str(single), *common, *extra]) == 0
+            assert single.read_bytes() == (out / p[key].name).read_bytes()
+    finally:
+        torch.set_num_threads(threads)
+
+    assert main(["batch", "--manifest", str(manifest), "-o", str(out), "--workers", "1", *common]) == 1
+    assert sorted(r["status"] for r in lines(out)) == ["failed", "skipped", "skipped", "skipped"]

@@ -125,7 +125,9 @@ def run_batch(
     by_index = {item.index: item for item in items}
     result.records.extend(first)
     bar = _bar(len(items), len(first), progress)
-    writer = SummaryWriter(outdir, first)
+    ours = {str(item.output.resolve()) for item in items}
+    others = [line for key, line in previous.items() if key not in ours]  # other batches into OUTDIR
+    writer = SummaryWriter(outdir, [*others, *first])
 
     def on_result(out: dict[str, Any]) -> None:
         item = by_index[out["index"]]

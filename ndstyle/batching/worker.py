@@ -12,8 +12,7 @@ import importlib
 import logging
 import os
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,29 +22,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TRANSFER = "ndstyle:transfer"
 #: Extractors kept per worker process (least recently used ones are dropped beyond this).
 CACHE_SIZE = 4
-
-_EXTRACTORS: OrderedDict[Hashable, Any] = OrderedDict()
-_STATS = {"built": 0, "reused": 0}
-
-
-def cached(key: Hashable, build: Callable[[], Any]) -> Any:
-    """``build()`` once per worker process for ``key``; later calls return the same object."""
-    if key in _EXTRACTORS:
-        _EXTRACTORS.move_to_end(key)
-        _STATS["reused"] += 1
-        return _EXTRACTORS[key]
-    value = build()
-    _EXTRACTORS[key] = value
-    _STATS["built"] += 1
-    while len(_EXTRACTORS) > CACHE_SIZE:
-        _EXTRACTORS.popitem(last=False)
-    return value
-
-
-def cache_stats() -> dict[str, int]:
-    """How many extractors this process built and reused (and its pid), for tests and logs."""
-    return {**_STATS, "pid": os.getpid()}
-
 
 def resolve(target: str) -> Callable[..., Any]:
     """``"module:function"`` -> the function."""
@@ -81,6 +57,50 @@ def _costs(result: Any) -> dict[str, float] | None:
     return costs
 
 
+def legacy_transfer(
+    content: Path, styles: list[Path], output: Path, *, overwrite: bool = False, **options: Any
+) -> Any:
+    """``ndstyle run``'s steps (check, read, transfer, atomic write) for one item.
+
+    Used only while :func:`ndstyle.transfer` does not exist yet: ``options`` are ``ndstyle run``'s
+    option names with ``_``, set on the parsed ``run`` command line, so the result is the one
+    ``ndstyle run`` writes with the same options.
+    """
+    from .. import cli
+    from ..io.atomic import atomic_outputs, check_output_path
+    from ..modalities import modality_for_path
+
+    options.pop("progress", None)
+    args = cli._build_parser().parse_args(["run", str(content), *map(str, styles), "-o", str(output), "-q"])
+    for name, value in options.items():
+        setattr(args, name, value)
+    args.overwrite = overwrite
+    cli.check_run_options(args)
+    inputs = (Path(content), *map(Path, styles))
+    for path in inputs:
+        cli.check_input_file(path)
+    modality = modality_for_path(content, args.modality)
+    check_output_path(output, overwrite=overwrite, inputs=inputs)
+    cli._check_output_suffix(modality, Path(output))
+    loaded = cli.read_input(modality, Path(content), lambda: modality.load(Path(content), args))
+    styled = [cli.read_input(modality, Path(p), lambda p=p: modality.load_style(Path(p), loaded, args)) for p in styles]
+    stylize_options = cli._stylize_options(args, modality.stylize_defaults(args))
+    if getattr(args, "max_memory", None) is not None:
+        stylize_options["max_memory"] = int(args.max_memory * 1024**3)
+    result = modality.transfer(loaded, styled, args, stylize_options)
+    with atomic_outputs([output], overwrite=overwrite, inputs=inputs) as tmps:
+        modality.save(tmps[0], result.output, loaded, args)
+    return result
+
+
+def _transfer_function(target: str) -> Callable[..., Any]:
+    if target == DEFAULT_TRANSFER:
+        import ndstyle
+
+        return getattr(ndstyle, "transfer", legacy_transfer)  # type: ignore[no-any-return]
+    return resolve(target)
+
+
 def run_item(task: dict[str, Any], threads: int = 1, transfer: str = DEFAULT_TRANSFER) -> dict[str, Any]:
     """Run one item: ``transfer(content, styles, output, **options)``.
 
@@ -97,7 +117,11 @@ def run_item(task: dict[str, Any], threads: int = 1, transfer: str = DEFAULT_TRA
     out: dict[str, Any] = {"index": task["index"], "worker": os.getpid()}
     try:
         set_threads(threads)
-        function = resolve(transfer)
+        from ..extractors import _CACHE, cache_extractors
+
+        if _CACHE is None:
+            cache_extractors(CACHE_SIZE)
+        function = _transfer_function(transfer)
         output = Path(task["output"])
         output.parent.mkdir(parents=True, exist_ok=True)
         options = dict(task["options"])

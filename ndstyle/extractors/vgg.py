@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .._checks import look_up_option
-from ..errors import OptionError, WeightsIntegrityError, WeightsNotFoundError
+from ..errors import OptionError, OutputFileError, WeightsIntegrityError, WeightsNotFoundError
 from ..weights import (
     WeightsInfo,
     load_torch_checkpoint,
@@ -366,7 +366,11 @@ def offline_weights_path(*, convert: bool = True) -> tuple[Path | None, list[Pat
     if onnx_path is None or not convert:
         return None, looked
     cached.parent.mkdir(parents=True, exist_ok=True)
-    convert_offline_onnx(onnx_path, cached)
+    try:
+        convert_offline_onnx(onnx_path, cached)
+    except OutputFileError:
+        if not cached.is_file():  # else another process (a batch worker) converted it meanwhile
+            raise
     return cached, looked
 
 
