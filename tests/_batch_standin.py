@@ -13,7 +13,9 @@ from ndstyle.errors import InputFileError
 from ndstyle.io.atomic import atomic_output
 
 
-def transfer(content: Path, styles: list[Path], output: Path, *, overwrite: bool = False, **options: Any) -> Any:
+def transfer(
+    content: Path, styles: list[Path], output: Path, *, overwrite: bool = False, **options: Any
+) -> Any:
     name = Path(content).name
     if "kill" in name:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -97,7 +97,14 @@ def test_manifest_rows_with_overrides(tree: tuple[Path, Path], tmp_path: Path, k
         )
     else:
         manifest.write_text(
-            json.dumps({"content": "in/a.png", "style": ["style.jpg", "style2.jpg"], "output": "x/a-out.png", "steps": 7})
+            json.dumps(
+                {
+                    "content": "in/a.png",
+                    "style": ["style.jpg", "style2.jpg"],
+                    "output": "x/a-out.png",
+                    "steps": 7,
+                }
+            )
             + "\n"
             + json.dumps({"content": "in/sub/b.png", "style": "style.jpg", "style_weight": 2.5})
             + "\n"
@@ -133,6 +140,7 @@ def test_workers_threads_and_memory() -> None:
 # --- the local pool with a stand-in transfer: faults, resume, Ctrl-C ------------------------------
 
 
+@pytest.mark.slow
 def test_local_pool_faults_and_resume(tree: tuple[Path, Path], tmp_path: Path) -> None:
     src, style = tree
     (src / "bad.png").write_bytes(b"CORRUPT")
@@ -142,10 +150,20 @@ def test_local_pool_faults_and_resume(tree: tuple[Path, Path], tmp_path: Path) -
     rows = by_name(out)
     assert result.failed == 2 and result.count("done") == 3 and len(rows) == 5
     assert rows["bad.png"]["status"] == "failed" and "\n" not in rows["bad.png"]["error"]
-    assert rows["bad.png"]["error"].startswith("InputFileError: input ") and "second line" not in rows["bad.png"]["error"]
+    assert (
+        rows["bad.png"]["error"].startswith("InputFileError: input ")
+        and "second line" not in rows["bad.png"]["error"]
+    )
     assert rows["kill.png"]["status"] == "failed" and "killed by SIGKILL" in rows["kill.png"]["error"]
     assert (out / "sub" / "deep" / "c.wav").read_bytes() == b"CS"
-    assert rows["a.png"]["costs"] == {"content": 1.0, "style": 2.0, "tv": 0.0, "total": 3.0, "best": 3.0, "steps": 1}
+    assert rows["a.png"]["costs"] == {
+        "content": 1.0,
+        "style": 2.0,
+        "tv": 0.0,
+        "total": 3.0,
+        "best": 3.0,
+        "steps": 1,
+    }
     assert rows["a.png"]["seconds"] >= 0 and len(rows["a.png"]["fingerprint"]) >= 16
     assert not (out / "kill.png").exists() and no_temporaries(out)
     assert "5 item(s): 3 done, 2 failed, 0 skipped" in result.line()
@@ -172,11 +190,20 @@ def test_a_dead_worker_fails_only_its_item(tmp_path: Path) -> None:
     style = tmp_path / "s.png"
     style.write_bytes(b"S")
     seen: list[dict] = []
-    LocalPool(1, 1, STANDIN).run([i.task() for i in plan(tmp_path / "o", inputs=[folder], styles=[style])], seen.append)
-    assert [r["status"] for r in sorted(seen, key=lambda r: r["index"])] == ["done", "failed", "done", "failed", "done"]
+    LocalPool(1, 1, STANDIN).run(
+        [i.task() for i in plan(tmp_path / "o", inputs=[folder], styles=[style])], seen.append
+    )
+    assert [r["status"] for r in sorted(seen, key=lambda r: r["index"])] == [
+        "done",
+        "failed",
+        "done",
+        "failed",
+        "done",
+    ]
     assert len({r["worker"] for r in seen if r["status"] == "done"}) == 3  # a fresh worker after each death
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_outputs_and_no_partial_file(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
@@ -214,7 +241,7 @@ def test_ctrl_c_keeps_finished_outputs_and_no_partial_file(tmp_path: Path) -> No
 
 def _real_inputs(root: Path) -> dict[str, Path]:
     """Small real inputs: skimage photo crops, a 12-lead ECG (pydicom's) cut to 2 leads x 2 s."""
-    np = pytest.importorskip("numpy")
+    pytest.importorskip("numpy")
     data = pytest.importorskip("skimage.data")
     from PIL import Image
 
@@ -231,9 +258,9 @@ def _real_inputs(root: Path) -> dict[str, Path]:
     Image.fromarray(data.chelsea()[40:104:2, 120:184:2]).save(paths["cat"])
     Image.fromarray(data.coffee()[100:164:2, 200:264:2]).save(paths["coffee"])
     paths["broken"].write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
-    Image.open(Path(__import__("ndstyle").__file__).parent / "data" / "starry_night.jpg").convert("RGB").resize(
-        (40, 32)
-    ).save(paths["painting"])
+    Image.open(Path(__import__("ndstyle").__file__).parent / "data" / "starry_night.jpg").convert(
+        "RGB"
+    ).resize((40, 32)).save(paths["painting"])
     pydicom = pytest.importorskip("pydicom")
     from pydicom.data import get_testdata_file
 
@@ -245,24 +272,55 @@ def _real_inputs(root: Path) -> dict[str, Path]:
     return paths
 
 
-def test_real_items_of_two_modalities_match_single_runs(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def shared_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One weights cache for the real-transfer tests (the offline VGG is converted once)."""
+    return tmp_path_factory.mktemp("batch_home")
+
+
+@pytest.fixture
+def real(shared_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Path]:
+    monkeypatch.setenv("NDSTYLE_HOME", str(shared_home))
+    return _real_inputs(tmp_path)
+
+
+def test_real_items_of_two_modalities_match_single_runs(tmp_path: Path, real: dict[str, Path]) -> None:
     import torch
 
     from ndstyle.cli import main
 
-    p = _real_inputs(tmp_path)
+    p = real
     manifest = tmp_path / "m.jsonl"
     rows = [{"content": str(p[k]), "style": str(p["painting"])} for k in ("cat", "coffee", "broken")]
     rows.append({"content": str(p["ecg"]), "style": str(p["ecg_style"]), "steps": 3})
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out"
     common = ["-n", "2", "-s", "32", "--seed", "3", "-q"]
-    assert main(["batch", "--manifest", str(manifest), "-o", str(out), "--workers", "2", "--threads", "1", *common]) == 1
+    assert (
+        main(
+            [
+                "batch",
+                "--manifest",
+                str(manifest),
+                "-o",
+                str(out),
+                "--workers",
+                "2",
+                "--threads",
+                "1",
+                *common,
+            ]
+        )
+        == 1
+    )
     got = by_name(out)
     assert {k: r["status"] for k, r in got.items()} == {
         "cat.png": "done", "coffee.png": "done", "broken.png": "failed", "rec.csv": "done"
     }  # fmt: skip
-    assert got["broken.png"]["error"].startswith("InputFileError:") and "broken.png" in got["broken.png"]["error"]
+    assert (
+        got["broken.png"]["error"].startswith("InputFileError:")
+        and "broken.png" in got["broken.png"]["error"]
+    )
     assert got["rec.csv"]["costs"]["steps"] >= 3 and got["cat.png"]["costs"]["total"] > 0
 
     threads = torch.get_num_threads()
@@ -277,3 +335,57 @@ def test_real_items_of_two_modalities_match_single_runs(tmp_path: Path) -> None:
 
     assert main(["batch", "--manifest", str(manifest), "-o", str(out), "--workers", "1", *common]) == 1
     assert sorted(r["status"] for r in lines(out)) == ["failed", "skipped", "skipped", "skipped"]
+
+
+# --- Ray: a real local instance shared by the tests --------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def ray_instance() -> object:
+    ray = pytest.importorskip("ray")
+    env = {"PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_backend_same_outputs_and_faults(
+    ray_instance: object, tmp_path: Path, real: dict[str, Path]
+) -> None:
+    p = real
+    photos = p["cat"].parent
+    common = dict(steps=2, size=32, seed=3, progress=False, threads=1)
+    local = batch(photos, p["painting"], tmp_path / "local", workers=2, **common)
+    on_ray = batch(photos, p["painting"], tmp_path / "ray", ray=True, **common)
+    assert (local.failed, on_ray.failed, on_ray.count("done")) == (1, 1, 2)
+    assert "ray: 1 CPU(s)" in on_ray.line()
+    assert (
+        by_name(tmp_path / "ray")["broken.png"]["error"] == by_name(tmp_path / "local")["broken.png"]["error"]
+    )
+    for rel in ("cat.png", "sub/coffee.png"):
+        assert (tmp_path / "ray" / rel).read_bytes() == (tmp_path / "local" / rel).read_bytes()
+    again = batch(photos, p["painting"], tmp_path / "ray", ray=True, **common)
+    assert again.count("skipped") == 2
+
+
+def test_ray_worker_death_and_missing_gpu(ray_instance: object, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("1.png", "2-kill.png", "3.png"):
+        (folder / name).write_bytes(name.encode())
+    style = tmp_path / "s.png"
+    style.write_bytes(b"S")
+    result = batch(folder, style, tmp_path / "out", ray=True, transfer=STANDIN, progress=False)
+    rows = by_name(tmp_path / "out")
+    assert [rows[n]["status"] for n in ("1.png", "2-kill.png", "3.png")] == ["done", "failed", "done"]
+    assert rows["2-kill.png"]["error"].startswith("WorkerDied:") and result.failed == 1
+    with pytest.raises(OptionError, match="--gpus-per-item 1: no node of the Ray cluster has 1 GPU"):
+        batch(folder, style, tmp_path / "gpu", ray=True, gpus_per_item=1, transfer=STANDIN, progress=False)
+
+
+def test_ray_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    (tmp_path / "a.png").write_bytes(b"A")
+    with pytest.raises(OptionError, match=r"pip install 'ndstyle\[ray\]'"):
+        batch(tmp_path / "a.png", tmp_path / "a.png", tmp_path / "out", ray=True, progress=False)

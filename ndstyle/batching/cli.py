@@ -28,7 +28,9 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
         "--style", dest="style_files", type=Path, action="append", default=[], metavar="FILE",
         help="style file for every content (repeat for several styles)",
     )  # fmt: skip
-    parser.add_argument("-o", "--output-dir", type=Path, required=True, metavar="OUTDIR", help="result folder")
+    parser.add_argument(
+        "-o", "--output-dir", type=Path, required=True, metavar="OUTDIR", help="result folder"
+    )
     parser.add_argument(
         "--manifest", type=Path, default=None, metavar="FILE",
         help="CSV or JSONL: content, style (several: a.jpg;b.jpg), optional output and per-row options",

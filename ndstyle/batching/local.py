@@ -134,7 +134,8 @@ class LocalPool:
         if worker.process.is_alive():
             return None
         worker.process.join()
-        task, worker.task = worker.task, None
+        task = worker.task or {}
+        worker.task = None
         log.warning("worker %s died on %s", worker.process.pid, task["content"])
         return {
             "index": task["index"],

@@ -21,7 +21,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     from ..modalities import all_modalities
 
     add_transfer_options(parser)
-    parser.add_argument("-m", "--modality", default=None, help="reader for every content (default: by extension)")
+    parser.add_argument(
+        "-m", "--modality", default=None, help="reader for every content (default: by extension)"
+    )
     for modality in all_modalities().values():
         modality.add_arguments(parser)
     if "--max-memory" not in parser._option_string_actions:

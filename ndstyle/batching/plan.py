@@ -180,7 +180,9 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                raise InputFileError(f"manifest {str(path)!r} line {number}: not JSON ({error.msg})") from None
+                raise InputFileError(
+                    f"manifest {str(path)!r} line {number}: not JSON ({error.msg})"
+                ) from None
             if not isinstance(row, dict):
                 raise InputFileError(f"manifest {str(path)!r} line {number}: expected a JSON object")
             rows.append({k: v for k, v in row.items() if v is not None})

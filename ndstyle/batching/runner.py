@@ -158,4 +158,3 @@ def run_batch(
             result,
         )
     return result
-

@@ -8,6 +8,7 @@ seconds and final costs. Nothing here raises for a bad item: the error goes into
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TRANSFER = "ndstyle:transfer"
 #: Extractors kept per worker process (least recently used ones are dropped beyond this).
 CACHE_SIZE = 4
+
 
 def resolve(target: str) -> Callable[..., Any]:
     """``"module:function"`` -> the function."""
@@ -83,7 +85,10 @@ def legacy_transfer(
     check_output_path(output, overwrite=overwrite, inputs=inputs)
     cli._check_output_suffix(modality, Path(output))
     loaded = cli.read_input(modality, Path(content), lambda: modality.load(Path(content), args))
-    styled = [cli.read_input(modality, Path(p), lambda p=p: modality.load_style(Path(p), loaded, args)) for p in styles]
+    styled = [
+        cli.read_input(modality, Path(p), functools.partial(modality.load_style, Path(p), loaded, args))
+        for p in styles
+    ]
     stylize_options = cli._stylize_options(args, modality.stylize_defaults(args))
     if getattr(args, "max_memory", None) is not None:
         stylize_options["max_memory"] = int(args.max_memory * 1024**3)
