@@ -46,6 +46,8 @@ def batch(
     ray: bool | str | None = None,
     gpus_per_item: float = 0.0,
     redo: bool = False,
+    preview: bool = False,
+    report: bool = False,
     progress: bool = True,
     transfer: str = DEFAULT_TRANSFER,
     **options: Any,
@@ -66,6 +68,8 @@ def batch(
             instance; a string: that Ray address (``"local"``, ``"auto"``, ``"ray://host:10001"``).
         gpus_per_item: GPUs each Ray task asks for (Ray only).
         redo: run every item again, replacing existing outputs.
+        preview: also write ``<output stem>.preview.png`` next to each result.
+        report: also write the field measures to ``<output stem>.report.json`` next to each result.
         progress: one overall progress bar on a terminal.
         transfer: ``module:function`` a worker calls (default :func:`ndstyle.transfer`).
         **options: transfer options for every item (``steps``, ``size``, ``seed``...).
@@ -90,6 +94,10 @@ def batch(
         raise OptionError(f"--gpus-per-item must be >= 0, got {gpus_per_item}")
     from .options import check_options, option_converter
 
+    if options.get("checkpoint") is not None:
+        raise OptionError(
+            "--checkpoint names one file; in a batch each item keeps its own <output>.checkpoint.safetensors"
+        )
     check_options(options)
     items = plan(
         outdir,
@@ -119,7 +127,8 @@ def batch(
         backend = LocalPool(chosen.workers, chosen.threads, transfer=transfer)
         label = f"local: {chosen.workers} worker(s) x {chosen.threads} thread(s)"
     outdir.mkdir(parents=True, exist_ok=True)
-    return run_batch(items, outdir, backend, redo=redo, progress=progress, label=label)
+    extras = {"preview": preview, "report": report}
+    return run_batch(items, outdir, backend, redo=redo, progress=progress, label=label, extras=extras)
 
 
 __all__ = ["SUMMARY_NAME", "BatchInterrupted", "BatchResult", "Item", "batch", "plan"]

@@ -41,6 +41,8 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--redo", action="store_true", help="run every item again, replacing outputs")
     parser.add_argument("--overwrite", action="store_true", help="same as --redo (as in ndstyle run)")
+    parser.add_argument("--preview", action="store_true", help="also write <output>.preview.png per item")
+    parser.add_argument("--report", action="store_true", help="also write <output>.report.json per item")
     where = parser.add_argument_group("where items run")
     where.add_argument("--workers", type=int, default=None, help="local worker processes (default: cores)")
     where.add_argument(
@@ -79,6 +81,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
             ray=args.ray,
             gpus_per_item=args.gpus_per_item,
             redo=args.redo or args.overwrite,
+            preview=args.preview,
+            report=args.report,
             progress=not args.quiet,
             **given_options(args),
         )

@@ -10,20 +10,32 @@ from typing import Any
 from ..errors import OptionError
 
 #: ``ndstyle run`` options that make no sense per item of a batch (one path for every item).
-NOT_PER_ITEM = {"content", "styles", "output", "preview", "checkpoint", "resume", "quiet", "verbose"}
+NOT_PER_ITEM = {"content", "styles", "output", "preview", "report", "checkpoint", "quiet", "verbose"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+def _api() -> bool:
+    """Whether the file-level API (:mod:`ndstyle.cli_options`, :class:`ndstyle.TransferOptions`) is here."""
+    import importlib.util
+
+    return importlib.util.find_spec("ndstyle.cli_options") is not None
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Every transfer option of ``ndstyle run`` (the same builder, so they cannot drift)."""
+    parser.add_argument(
+        "-m", "--modality", default=None, help="reader for every content (default: by extension)"
+    )
+    if _api():
+        from ..cli_options import add_option_arguments
+
+        add_option_arguments(parser)
+        return
     from ..cli import add_transfer_options
     from ..modalities import all_modalities
 
     add_transfer_options(parser)
-    parser.add_argument(
-        "-m", "--modality", default=None, help="reader for every content (default: by extension)"
-    )
     for modality in all_modalities().values():
         modality.add_arguments(parser)
     if "--max-memory" not in parser._option_string_actions:
@@ -38,7 +50,12 @@ def _run_actions() -> dict[str, argparse.Action]:
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The transfer options given on the command line (not left at their defaults)."""
+    """The transfer options given on the command line, as ``ndstyle run`` passes them on."""
+    modality = {"modality": args.modality} if getattr(args, "modality", None) else {}
+    if _api():
+        from ..cli_options import from_namespace
+
+        return {**from_namespace(args).changed(), **modality}
     found = {}
     for dest, action in _run_actions().items():
         value = getattr(args, dest, None)
@@ -85,13 +102,23 @@ def option_converter() -> Callable[[str, Any], tuple[str, Any]]:
 
 
 def check_options(options: Mapping[str, Any], where: str = "") -> None:
-    """Refuse unknown options before any item runs (they would fail every item the same way)."""
+    """Refuse bad options before any item runs (they would fail every item the same way)."""
+    place = f" ({where})" if where else ""
+    if _api():
+        from ..options import TransferOptions
+
+        try:
+            TransferOptions.from_kwargs(
+                **{k: v for k, v in options.items() if k not in ("modality", "progress")}
+            )
+        except OptionError as error:
+            raise OptionError(f"{error}{place}") from None
+        return
     known = _run_actions()
     for name in options:
         if name not in known and name != "progress":
             from .._checks import suggest
 
-            place = f" ({where})" if where else ""
             raise OptionError(f"unknown transfer option {name!r}{place}.{suggest(name, known)}")
 
 

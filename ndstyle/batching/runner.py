@@ -94,6 +94,7 @@ def run_batch(
     redo: bool = False,
     progress: bool = True,
     label: str = "",
+    extras: dict[str, Any] | None = None,
 ) -> BatchResult:
     """Run ``items`` on ``backend``, skipping finished ones unless ``redo``; write the summary.
 
@@ -141,7 +142,7 @@ def run_batch(
         bar.update(1)
         bar.set_postfix(done=result.count("done"), failed=result.failed, refresh=False)
 
-    tasks = [{**item.task(), "overwrite": redo} for item in todo]
+    tasks = [{**item.task(), **(extras or {}), "overwrite": redo} for item in todo]
     try:
         if tasks:
             backend.run(tasks, on_result)

@@ -8,6 +8,7 @@ seconds and final costs. Nothing here raises for a bad item: the error goes into
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
@@ -16,6 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ..errors import InterruptedRun
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,21 @@ def _costs(result: Any) -> dict[str, float] | None:
     return costs
 
 
+def marked(path: Path, mark: str) -> Path:
+    """``out.nii.gz`` -> ``out.<mark>.nii.gz`` (where ``ndstyle.transfer`` saves an interrupted run)."""
+    name = path.name
+    suffix = ".nii.gz" if name.lower().endswith(".nii.gz") else path.suffix
+    stem = name[: len(name) - len(suffix)] if suffix else name
+    return path.with_name(f"{stem}.{mark}{suffix}")
+
+
+def sibling(path: Path, ending: str) -> Path:
+    """``out.nii.gz`` -> ``out<ending>`` (``out.preview.png``)."""
+    name = path.name
+    suffix = ".nii.gz" if name.lower().endswith(".nii.gz") else path.suffix
+    return path.with_name(name[: len(name) - len(suffix)] + ending)
+
+
 def legacy_transfer(
     content: Path, styles: list[Path], output: Path, *, overwrite: bool = False, **options: Any
 ) -> Any:
@@ -72,7 +90,8 @@ def legacy_transfer(
     from ..io.atomic import atomic_outputs, check_output_path
     from ..modalities import modality_for_path
 
-    options.pop("progress", None)
+    for unsupported in ("progress", "preview", "report"):
+        options.pop(unsupported, None)
     args = cli._build_parser().parse_args(["run", str(content), *map(str, styles), "-o", str(output), "-q"])
     for name, value in options.items():
         setattr(args, name, value)
@@ -131,13 +150,24 @@ def run_item(task: dict[str, Any], threads: int = 1, transfer: str = DEFAULT_TRA
         output.parent.mkdir(parents=True, exist_ok=True)
         options = dict(task["options"])
         options.setdefault("progress", False)
-        result = function(
-            Path(task["content"]),
-            [Path(s) for s in task["styles"]],
-            output,
-            overwrite=bool(task.get("overwrite", False)),
-            **options,
-        )
+        interrupted = marked(output, "interrupted")
+        existed = interrupted.exists()
+        try:
+            for extra, ending in (("preview", ".preview.png"), ("report", ".report.json")):
+                if task.get(extra):
+                    options[extra] = sibling(output, ending)
+            result = function(
+                Path(task["content"]),
+                [Path(s) for s in task["styles"]],
+                output,
+                overwrite=bool(task.get("overwrite", False)),
+                **options,
+            )
+        except (InterruptedRun, KeyboardInterrupt):
+            if not existed:  # a stopped batch leaves no partial result; the rerun redoes the item
+                with contextlib.suppress(OSError):
+                    interrupted.unlink()
+            raise
         out.update(status="done", error=None, costs=_costs(result))
     except Exception as error:  # a bad item fails alone, with one line
         log.debug("item %s failed", task.get("content"), exc_info=True)
