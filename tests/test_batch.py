@@ -296,23 +296,9 @@ def test_real_items_of_two_modalities_match_single_runs(tmp_path: Path, real: di
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out"
     common = ["-n", "2", "-s", "32", "--seed", "3", "-q"]
-    assert (
-        main(
-            [
-                "batch",
-                "--manifest",
-                str(manifest),
-                "-o",
-                str(out),
-                "--workers",
-                "2",
-                "--threads",
-                "1",
-                *common,
-            ]
-        )
-        == 1
-    )
+    # one worker: coffee (the second image) runs with the VGG cached by cat, and must still match
+    argv = ["batch", "--manifest", str(manifest), "-o", str(out), "--workers", "1", "--threads", "1"]
+    assert main([*argv, *common]) == 1
     got = by_name(out)
     assert {k: r["status"] for k, r in got.items()} == {
         "cat.png": "done", "coffee.png": "done", "broken.png": "failed", "rec.csv": "done"
@@ -326,15 +312,35 @@ def test_real_items_of_two_modalities_match_single_runs(tmp_path: Path, real: di
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the batch ran 1 thread per item
     try:
-        for key, style, extra in (("cat", "painting", []), ("ecg", "ecg_style", ["-n", "3"])):
+        cases = (("cat", "painting", []), ("coffee", "painting", []), ("ecg", "ecg_style", ["-n", "3"]))
+        for key, style, extra in cases:
             single = tmp_path / f"single{p[key].suffix}"
             assert main(["run", str(p[key]), str(p[style]), "-o", str(single), *common, *extra]) == 0
             assert single.read_bytes() == (out / p[key].name).read_bytes()
+            single.unlink()
     finally:
         torch.set_num_threads(threads)
 
     assert main(["batch", "--manifest", str(manifest), "-o", str(out), "--workers", "1", *common]) == 1
     assert sorted(r["status"] for r in lines(out)) == ["failed", "skipped", "skipped", "skipped"]
+
+
+def test_weights_load_once_per_worker(real: dict[str, Path], tmp_path: Path) -> None:
+    """run_item is what a worker runs: the second image reuses the first one's VGG."""
+    from ndstyle.batching.worker import run_item
+    from ndstyle.extractors import cache_extractors, extractor_cache_info
+
+    tasks = [
+        {"index": i, "content": str(real[k]), "styles": [str(real["painting"])],
+         "output": str(tmp_path / f"{k}.png"), "options": {"steps": 1, "size": 32}}
+        for i, k in enumerate(("cat", "coffee"))
+    ]  # fmt: skip
+    try:
+        results = [run_item(task, threads=1) for task in tasks]
+        assert [r["status"] for r in results] == ["done", "done"]
+        assert extractor_cache_info() == {"built": 1, "reused": 1, "size": 1}
+    finally:
+        cache_extractors(0)
 
 
 # --- Ray: a real local instance shared by the tests --------------------------------------------------

@@ -81,6 +81,7 @@ register_weights_loader("convnd", _load_convnd)
 #: Extractors built by name or weights file, kept per process once :func:`cache_extractors` is called.
 _CACHE: OrderedDict[str, FeatureExtractor] | None = None
 _CACHE_SIZE = 4
+_CACHE_COUNTS = {"built": 0, "reused": 0}
 
 
 def cache_extractors(size: int = 4) -> None:
@@ -92,6 +93,12 @@ def cache_extractors(size: int = 4) -> None:
     """
     global _CACHE, _CACHE_SIZE
     _CACHE, _CACHE_SIZE = (OrderedDict() if size > 0 else None), size
+    _CACHE_COUNTS.update(built=0, reused=0)
+
+
+def extractor_cache_info() -> dict[str, int]:
+    """``{"built": n, "reused": m, "size": k}`` of this process's extractor cache."""
+    return {**_CACHE_COUNTS, "size": len(_CACHE) if _CACHE is not None else 0}
 
 
 def _cache_key(spec: Any, spatial_dims: int, in_channels: int, options: dict[str, Any]) -> str:
@@ -140,8 +147,10 @@ def build_extractor(
         key = _cache_key(spec, spatial_dims, in_channels, options)
         if key in _CACHE:
             _CACHE.move_to_end(key)
+            _CACHE_COUNTS["reused"] += 1
             return _CACHE[key]
         built = _build(spec, spatial_dims=spatial_dims, in_channels=in_channels, **options)
+        _CACHE_COUNTS["built"] += 1
         _CACHE[key] = built
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
@@ -201,6 +210,7 @@ __all__ = [
     "available_extractors",
     "build_extractor",
     "cache_extractors",
+    "extractor_cache_info",
     "register_extractor",
     "register_weights_loader",
 ]
