@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,7 +67,6 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from . import batch
     from .runner import BatchInterrupted
 
-    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="ndstyle: %(message)s")
     try:
         result = batch(
             args.inputs,

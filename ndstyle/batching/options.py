@@ -15,31 +15,14 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _api() -> bool:
-    """Whether the file-level API (:mod:`ndstyle.cli_options`, :class:`ndstyle.TransferOptions`) is here."""
-    import importlib.util
-
-    return importlib.util.find_spec("ndstyle.cli_options") is not None
-
-
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Every transfer option of ``ndstyle run`` (the same builder, so they cannot drift)."""
+    from ..cli_options import add_option_arguments
+
     parser.add_argument(
         "-m", "--modality", default=None, help="reader for every content (default: by extension)"
     )
-    if _api():
-        from ..cli_options import add_option_arguments
-
-        add_option_arguments(parser)
-        return
-    from ..cli import add_transfer_options
-    from ..modalities import all_modalities
-
-    add_transfer_options(parser)
-    for modality in all_modalities().values():
-        modality.add_arguments(parser)
-    if "--max-memory" not in parser._option_string_actions:
-        parser.add_argument("--max-memory", type=float, default=None, metavar="GB")
+    add_option_arguments(parser)
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,17 +34,10 @@ def _run_actions() -> dict[str, argparse.Action]:
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
     """The transfer options given on the command line, as ``ndstyle run`` passes them on."""
-    modality = {"modality": args.modality} if getattr(args, "modality", None) else {}
-    if _api():
-        from ..cli_options import from_namespace
+    from ..cli_options import from_namespace
 
-        return {**from_namespace(args).changed(), **modality}
-    found = {}
-    for dest, action in _run_actions().items():
-        value = getattr(args, dest, None)
-        if value is not None and value != action.default:
-            found[dest] = value
-    return found
+    modality = {"modality": args.modality} if getattr(args, "modality", None) else {}
+    return {**from_namespace(args).changed(), **modality}
 
 
 def _convert(action: argparse.Action, column: str, value: Any) -> Any:
@@ -103,23 +79,12 @@ def option_converter() -> Callable[[str, Any], tuple[str, Any]]:
 
 def check_options(options: Mapping[str, Any], where: str = "") -> None:
     """Refuse bad options before any item runs (they would fail every item the same way)."""
-    place = f" ({where})" if where else ""
-    if _api():
-        from ..options import TransferOptions
+    from ..options import TransferOptions
 
-        try:
-            TransferOptions.from_kwargs(
-                **{k: v for k, v in options.items() if k not in ("modality", "progress")}
-            )
-        except OptionError as error:
-            raise OptionError(f"{error}{place}") from None
-        return
-    known = _run_actions()
-    for name in options:
-        if name not in known and name != "progress":
-            from .._checks import suggest
-
-            raise OptionError(f"unknown transfer option {name!r}{place}.{suggest(name, known)}")
+    try:
+        TransferOptions.from_kwargs(**{k: v for k, v in options.items() if k not in ("modality", "progress")})
+    except OptionError as error:
+        raise OptionError(f"{error} ({where})" if where else str(error)) from None
 
 
 def estimate_item_bytes(items: Sequence[Any]) -> int | None:

@@ -28,41 +28,18 @@ log = logging.getLogger(__name__)
 STATUSES = ("done", "failed", "skipped")
 
 
-def _canonical(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
 def options_fingerprint(options: Mapping[str, Any]) -> str:
-    """Hex fingerprint of an item's transfer options.
+    """Hex fingerprint of an item's options (:meth:`ndstyle.TransferOptions.fingerprint`).
 
-    With :class:`ndstyle.TransferOptions` available this is its ``fingerprint()`` (defaults
-    filled in, so giving an option at its default value changes nothing); otherwise a SHA-256 of
-    the options given, in canonical JSON.
+    Files among the options count by content; a forced reader (``modality``) counts too.
     """
-    cls = _transfer_options_class()
-    if cls is not None:
-        with contextlib.suppress(Exception):
-            return str(cls(**{k: v for k, v in options.items() if k in _fields(cls)}).fingerprint())
-    text = json.dumps(_canonical(dict(options)), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    from ..options import TransferOptions
 
-
-def _transfer_options_class() -> Any:
-    import ndstyle
-
-    return getattr(ndstyle, "TransferOptions", None)
-
-
-def _fields(cls: Any) -> set[str]:
-    import dataclasses
-
-    return {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    given = {k: v for k, v in options.items() if k not in ("modality", "progress")}
+    fingerprint = TransferOptions.from_kwargs(**given).fingerprint()
+    if options.get("modality"):
+        fingerprint = hashlib.sha256(f"{fingerprint}|{options['modality']}".encode()).hexdigest()
+    return fingerprint
 
 
 def inputs_stamp(item: Item) -> str:

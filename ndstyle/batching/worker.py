@@ -9,7 +9,6 @@ seconds and final costs. Nothing here raises for a bad item: the error goes into
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 import logging
 import os
@@ -77,51 +76,7 @@ def sibling(path: Path, ending: str) -> Path:
     return path.with_name(name[: len(name) - len(suffix)] + ending)
 
 
-def legacy_transfer(
-    content: Path, styles: list[Path], output: Path, *, overwrite: bool = False, **options: Any
-) -> Any:
-    """``ndstyle run``'s steps (check, read, transfer, atomic write) for one item.
-
-    Used only while :func:`ndstyle.transfer` does not exist yet: ``options`` are ``ndstyle run``'s
-    option names with ``_``, set on the parsed ``run`` command line, so the result is the one
-    ``ndstyle run`` writes with the same options.
-    """
-    from .. import cli
-    from ..io.atomic import atomic_outputs, check_output_path
-    from ..modalities import modality_for_path
-
-    for unsupported in ("progress", "preview", "report"):
-        options.pop(unsupported, None)
-    args = cli._build_parser().parse_args(["run", str(content), *map(str, styles), "-o", str(output), "-q"])
-    for name, value in options.items():
-        setattr(args, name, value)
-    args.overwrite = overwrite
-    cli.check_run_options(args)
-    inputs = (Path(content), *map(Path, styles))
-    for path in inputs:
-        cli.check_input_file(path)
-    modality = modality_for_path(content, args.modality)
-    check_output_path(output, overwrite=overwrite, inputs=inputs)
-    cli._check_output_suffix(modality, Path(output))
-    loaded = cli.read_input(modality, Path(content), lambda: modality.load(Path(content), args))
-    styled = [
-        cli.read_input(modality, Path(p), functools.partial(modality.load_style, Path(p), loaded, args))
-        for p in styles
-    ]
-    stylize_options = cli._stylize_options(args, modality.stylize_defaults(args))
-    if getattr(args, "max_memory", None) is not None:
-        stylize_options["max_memory"] = int(args.max_memory * 1024**3)
-    result = modality.transfer(loaded, styled, args, stylize_options)
-    with atomic_outputs([output], overwrite=overwrite, inputs=inputs) as tmps:
-        modality.save(tmps[0], result.output, loaded, args)
-    return result
-
-
 def _transfer_function(target: str) -> Callable[..., Any]:
-    if target == DEFAULT_TRANSFER:
-        import ndstyle
-
-        return getattr(ndstyle, "transfer", legacy_transfer)  # type: ignore[no-any-return]
     return resolve(target)
 
 
