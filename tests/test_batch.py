@@ -343,6 +343,21 @@ def test_weights_load_once_per_worker(real: dict[str, Path], tmp_path: Path) -> 
         cache_extractors(0)
 
 
+def test_memory_estimate_is_linear_in_the_positions(real: dict[str, Path], tmp_path: Path) -> None:
+    from ndstyle.batching.options import estimate_item_bytes
+
+    def estimate(size: int) -> int | None:
+        items = plan(tmp_path / "o", inputs=[real["cat"]], styles=[real["painting"]], options={"size": size})
+        return estimate_item_bytes(items)
+
+    a, b, c = estimate(32), estimate(64), estimate(128)
+    assert a is not None and b is not None and c is not None
+    # weights are a constant; activations and optimiser state grow with the positions (x4 per step)
+    assert 3.5 < (c - b) / (b - a) < 4.5
+    broken = plan(tmp_path / "o", inputs=[real["broken"]], styles=[real["painting"]])
+    assert estimate_item_bytes(broken) is None  # left to fail as its item
+
+
 # --- Ray: a real local instance shared by the tests --------------------------------------------------
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import OptionError
+
+log = logging.getLogger(__name__)
 
 #: ``ndstyle run`` options that make no sense per item of a batch (one path for every item).
 NOT_PER_ITEM = {"content", "styles", "output", "preview", "report", "checkpoint", "quiet", "verbose"}
@@ -88,5 +91,48 @@ def check_options(options: Mapping[str, Any], where: str = "") -> None:
 
 
 def estimate_item_bytes(items: Sequence[Any]) -> int | None:
-    """Estimated peak memory of the largest item, or ``None`` when it cannot be estimated."""
-    return None
+    """Estimated peak memory of the largest item (bytes), or ``None`` when it cannot be estimated.
+
+    For each kind of content (extension and forced reader) the largest file stands for its items:
+    it is read and prepared as :func:`ndstyle.transfer` would (working size, the modality's
+    extractor), and :func:`ndstyle.memory.estimate_memory` sizes the finest pyramid level in fp32
+    (an upper bound for bf16 runs). A file that cannot be read is left to fail as its item.
+    """
+    from ..api import _read, modality_of
+    from ..memory import estimate_memory
+    from ..options import TransferOptions
+    from .plan import suffix_of
+
+    largest: dict[tuple[str, str], Any] = {}
+    for item in items:
+        key = (suffix_of(item.content), str(item.options.get("modality") or ""))
+        try:
+            size = item.content.stat().st_size
+        except OSError:
+            continue
+        if key not in largest or size > largest[key][0]:
+            largest[key] = (size, item)
+    peak: int | None = None
+    for _, item in largest.values():
+        try:
+            modality = modality_of(item.content, item.options.get("modality"))
+            given = {k: v for k, v in item.options.items() if k not in ("modality", "progress")}
+            opts = TransferOptions.from_kwargs(**given).with_defaults(modality.defaults)
+            content = _read(modality, item.content, opts)
+            styles = [_read(modality, s, opts, content) for s in item.styles]
+            prepared = modality.prepare(content, styles, opts)
+            extractor = prepared.kwargs["extractor"]
+            c_layers = list(opts.content_layers or extractor.default_content_layers)
+            s_layers = list(opts.style_layers or extractor.default_style_layers)
+            needed = estimate_memory(
+                extractor,
+                tuple(prepared.tensor.shape[1:]),
+                list(dict.fromkeys([*c_layers, *s_layers])),
+                optimizer=opts.optimizer or "lbfgs",
+                style_shapes=[tuple(t.shape[1:]) for t in prepared.styles],
+            )
+        except Exception as error:  # the estimate never stops a batch; the item reports its own error
+            log.debug("no memory estimate for %s: %s", item.content, error)
+            continue
+        peak = needed if peak is None else max(peak, needed)
+    return peak

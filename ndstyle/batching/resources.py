@@ -16,9 +16,10 @@ from ..memory import format_size
 
 log = logging.getLogger(__name__)
 
-#: Memory of an idle worker process (Python, torch, ndstyle imported), bytes; measured with
-#: ``benchmarks/batch.py --measure-worker`` on this machine's CPU build of torch (about 330 MB).
-WORKER_BASE_BYTES = 400 * 1024**2
+#: Memory of a worker process besides its item (Python, torch, ndstyle, an extractor's weights):
+#: VmHWM 338 MiB after importing ndstyle.batching.worker and building the offline VGG-16 with the
+#: CPU build of torch 2.13 (VmRSS 282 MiB afterwards); the estimate of an item counts the weights too.
+WORKER_BASE_BYTES = 350 * 1024**2
 
 
 def cpu_count() -> int:
