@@ -47,9 +47,10 @@ def _worker_main(conn: multiprocessing.connection.Connection, threads: int, tran
             if task is None:
                 break
             conn.send(run_item(task, threads, transfer))
-    except (KeyboardInterrupt, EOFError, BrokenPipeError):
+    except (KeyboardInterrupt, EOFError, OSError):  # stopped by the parent, or the parent is gone
         pass
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # no KeyboardInterrupt during interpreter exit
         conn.close()
 
 

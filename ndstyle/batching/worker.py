@@ -119,10 +119,11 @@ def run_item(task: dict[str, Any], threads: int = 1, transfer: str = DEFAULT_TRA
                 **options,
             )
         except (InterruptedRun, KeyboardInterrupt):
-            if not existed:  # a stopped batch leaves no partial result; the rerun redoes the item
+            # only a stopping batch interrupts a worker: no partial result, the rerun redoes the item
+            if not existed:
                 with contextlib.suppress(OSError):
                     interrupted.unlink()
-            raise
+            raise KeyboardInterrupt from None
         out.update(status="done", error=None, costs=_costs(result))
     except Exception as error:  # a bad item fails alone, with one line
         log.debug("item %s failed", task.get("content"), exc_info=True)
