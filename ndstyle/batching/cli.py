@@ -67,6 +67,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from . import batch
     from .runner import BatchInterrupted
 
+    if args.ray and Path(args.ray).exists():  # `--ray photos/ ...`: the folder is an input, not an address
+        args.inputs.insert(0, Path(args.ray))
+        args.ray = ""
+
     try:
         result = batch(
             args.inputs,
