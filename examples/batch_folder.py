@@ -14,7 +14,6 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 import ndstyle
@@ -49,6 +48,7 @@ def gallery(photos: Path, styled: Path, target: Path, tile: int = 128) -> None:
                 sheet.paste(
                     Image.open(folder / name).convert("RGB").resize((tile, tile)), (i * tile, row * tile)
                 )
+    target.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(target, optimize=True)
 
 
