@@ -361,8 +361,9 @@ def test_memory_estimate_is_linear_in_the_positions(real: dict[str, Path], tmp_p
 # --- Ray: a real local instance shared by the tests --------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_instance() -> object:
+    """One local Ray (2 CPUs) for every Ray test here, shut down after this module (not idling on)."""
     ray = pytest.importorskip("ray")
     env = {"PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
