@@ -124,6 +124,20 @@ def test_manifest_rows_with_overrides(tree: tuple[Path, Path], tmp_path: Path, k
         plan(out, manifest=bad, convert_option=option_converter())
 
 
+def test_a_bad_manifest_row_fails_only_its_item(tree: tuple[Path, Path], tmp_path: Path) -> None:
+    src, style = tree
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("content,style,steps\nin/a.png,style.jpg,abc\nin/sub/b.png,style.jpg,-3\n")
+    result = batch(manifest=manifest, output_dir=tmp_path / "out", transfer=STANDIN, progress=False)
+    rows = by_name(tmp_path / "out")
+    assert result.failed == 2 and not (tmp_path / "out" / "a.png").exists()
+    assert rows["a.png"]["error"].startswith(
+        "OptionError: manifest column 'steps': invalid literal for int()"
+    )
+    assert rows["b.png"]["error"].startswith("OptionError: ") and "steps" in rows["b.png"]["error"]
+    assert "\n" not in rows["b.png"]["error"]
+
+
 def test_workers_threads_and_memory() -> None:
     assert choose(10, cores=4, memory=10**12) == choose(10, 4, 1, cores=4, memory=10**12)
     plan_ = choose(10, workers=2, cores=4, memory=10**12)

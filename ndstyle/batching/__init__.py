@@ -8,6 +8,7 @@ one ``ndstyle run`` writes for it with the same options, seed and torch thread c
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -108,8 +109,12 @@ def batch(
         extensions=extensions,
         convert_option=option_converter(),
     )
-    for item in items:
-        check_options(item.options, where=f"manifest row for {str(item.content)!r}")
+    for n, item in enumerate(items):
+        if item.error is None and manifest is not None:
+            try:
+                check_options(item.options, where=f"manifest row for {str(item.content)!r}")
+            except OptionError as error:  # a bad row fails its item; the others run
+                items[n] = dataclasses.replace(item, error=f"OptionError: {error}")
     backend: Any
     if ray not in (None, False):
         from .ray_backend import RayBackend, import_ray

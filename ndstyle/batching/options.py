@@ -44,6 +44,8 @@ def given_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _convert(action: argparse.Action, column: str, value: Any) -> Any:
+    from .plan import RowError
+
     if not isinstance(value, str):
         return value
     if action.nargs == 0:  # a flag
@@ -51,15 +53,15 @@ def _convert(action: argparse.Action, column: str, value: Any) -> Any:
             return True
         if value.lower() in _FALSE:
             return False
-        raise OptionError(f"manifest column {column!r}: expected true or false, got {value!r}")
+        raise RowError(f"manifest column {column!r}: expected true or false, got {value!r}")
     converter = action.type if callable(action.type) else None
     try:
         converted = converter(value) if converter else value
     except (argparse.ArgumentTypeError, TypeError, ValueError) as error:
-        raise OptionError(f"manifest column {column!r}: {error}") from None
+        raise RowError(f"manifest column {column!r}: {error}") from None
     if action.choices is not None and converted not in action.choices:
         choices = ", ".join(map(str, action.choices))
-        raise OptionError(f"manifest column {column!r}: {value!r} is not one of {choices}")
+        raise RowError(f"manifest column {column!r}: {value!r} is not one of {choices}")
     return converted
 
 

@@ -26,6 +26,10 @@ MANIFEST_FIELDS = ("content", "style", "styles", "output")
 STYLE_SEPARATOR = ";"
 
 
+class RowError(OptionError):
+    """A bad value in one manifest row: that item fails, the others run."""
+
+
 @dataclass(frozen=True)
 class Item:
     """One transfer of a batch.
@@ -36,6 +40,7 @@ class Item:
         output: where the result goes.
         options: transfer options of this item (the command line's, updated by a manifest row).
         index: position in the batch (the summary keeps this order when it is read back).
+        error: why this item cannot run (a bad value in its manifest row), or ``None``.
 
     """
 
@@ -44,6 +49,7 @@ class Item:
     output: Path
     options: Mapping[str, Any] = field(default_factory=dict)
     index: int = 0
+    error: str | None = None
 
     def task(self) -> dict[str, Any]:
         """Plain data sent to a worker (paths as strings: files travel by name, not by value)."""
@@ -258,12 +264,17 @@ def plan(
                 else outdir / _with_suffix(Path(Path(str(row["content"])).name), output_suffix(content))
             )
             overrides = dict(base_options)
+            error = None
             for column, value in row.items():
                 if column in MANIFEST_FIELDS:
                     continue
-                name, converted = convert_option(column, value) if convert_option else (column, value)
+                try:
+                    name, converted = convert_option(column, value) if convert_option else (column, value)
+                except RowError as bad:
+                    error = f"OptionError: {bad}"
+                    continue
                 overrides[name] = converted
-            items.append(Item(content, row_styles, output, overrides, len(items)))
+            items.append(Item(content, row_styles, output, overrides, len(items), error))
     if not inputs and manifest is None:
         raise OptionError("give content files or folders with --style, or a --manifest")
     _refuse_collisions([(i.content, i.output) for i in items])

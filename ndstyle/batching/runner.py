@@ -109,7 +109,9 @@ def run_batch(
     todo: list[Item] = []
     for item in items:
         old = None if redo else finished_before(item, previous)
-        if old is not None:
+        if item.error is not None:
+            first.append(record(item, "failed", error=item.error))
+        elif old is not None:
             first.append(record(item, "skipped", seconds=old.get("seconds"), costs=old.get("costs")))
         elif not redo and (item.output.exists() or item.output.is_symlink()):
             first.append(

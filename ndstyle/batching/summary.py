@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from ..errors import NdstyleError
 from .plan import SUMMARY_NAME, Item
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,13 @@ def options_fingerprint(options: Mapping[str, Any]) -> str:
     if options.get("modality"):
         fingerprint = hashlib.sha256(f"{fingerprint}|{options['modality']}".encode()).hexdigest()
     return fingerprint
+
+
+def _fingerprint_or_none(options: Mapping[str, Any]) -> str | None:
+    try:
+        return options_fingerprint(options)
+    except NdstyleError:  # an item whose options are invalid (it is recorded as failed)
+        return None
 
 
 def inputs_stamp(item: Item) -> str:
@@ -67,7 +75,7 @@ def record(item: Item, status: str, **fields: Any) -> dict[str, Any]:
         "error": None,
         "seconds": None,
         "costs": None,
-        "fingerprint": options_fingerprint(item.options),
+        "fingerprint": _fingerprint_or_none(item.options),
         "inputs": inputs_stamp(item),
     }
     line.update(fields)
