@@ -2,9 +2,9 @@
 
 Runs a 2-level Gatys transfer of scikit-image's ``camera.png`` in the style of ``brick.png``
 three ways: uninterrupted; interrupted (Ctrl-C, simulated at a fixed step) with checkpoints every
-10 steps; and resumed from the last checkpoint. Writes ``OUT/resume.png`` (``--out docs/img/reliability`` regenerates the docs picture) with
-the cost curves and the images, and prints whether the resumed result equals the uninterrupted
-one bit for bit.
+10 steps; and resumed from the last checkpoint. Writes ``OUT/resume.png`` with the cost curves
+and the images (``--out docs/img/reliability`` regenerates the docs picture), and prints whether
+the resumed result equals the uninterrupted one bit for bit.
 
     python examples/reliability_resume.py [--size 96] [--steps 30] [--out docs/img/reliability]
 """
