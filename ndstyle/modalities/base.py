@@ -149,6 +149,10 @@ class Modality:
         """Write ``result`` ``(C, *spatial)`` to ``path`` (already a temporary file; atomic)."""
         raise NotImplementedError
 
+    def output_companions(self, output: Path) -> list[Path]:
+        """Files :meth:`save` writes next to ``output`` (checked like outputs before any work)."""
+        return []
+
     def preview(self, path: Path, content: Loaded, styles: list[Loaded], result: torch.Tensor) -> None:
         """Write a PNG comparing content, styles and result (default: generic N-D preview)."""
         from ..preview import save_preview
