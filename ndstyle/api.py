@@ -210,16 +210,6 @@ def describe(path: str | os.PathLike[str], modality: str | None = None) -> dict[
 # -- the transfer ------------------------------------------------------------------------------------
 
 
-def _marked(path: Path, mark: str) -> Path:
-    """``out.nii.gz`` -> ``out.<mark>.nii.gz``: a clearly marked sibling of an output."""
-    from .modalities import file_suffix
-
-    suffix = file_suffix(path) if file_suffix(path) else ""
-    name = path.name
-    stem = name[: len(name) - len(suffix)] if suffix else name
-    return path.with_name(f"{stem}.{mark}{suffix}")
-
-
 def checkpoint_file(output: Path | None, options: TransferOptions) -> Path | None:
     """The checkpoint of a run: ``checkpoint`` or ``<output>.checkpoint.safetensors``."""
     if options.checkpoint is not None:
@@ -302,8 +292,8 @@ def _plan_outputs(
     reads = list(inputs)
     if options.resume and checkpoint is not None and not any(same_file(checkpoint, r) for r in reads):
         reads.append(checkpoint)
-    partial = _marked(output, "partial") if output is not None and options.save_every else None
-    interrupted = _marked(output, "interrupted") if output is not None else None
+    partial = modality.marked(output, "partial") if output is not None and options.save_every else None
+    interrupted = modality.marked(output, "interrupted") if output is not None else None
 
     def with_companions(role: str, path: Path | None) -> list[tuple[str, Path]]:
         if path is None:
@@ -614,7 +604,7 @@ def _save_interrupted(
 
     assert out.interrupted is not None and out.result is not None
     for n in range(1, 1000):
-        target = out.interrupted if n == 1 else _marked(out.result, f"interrupted-{n}")
+        target = out.interrupted if n == 1 else modality.marked(out.result, f"interrupted-{n}")
         if target.exists() or any(c.exists() for c in modality.output_companions(target)):
             continue
         try:

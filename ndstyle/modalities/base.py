@@ -149,6 +149,14 @@ class Modality:
         """Write ``result`` ``(C, *spatial)`` to ``path`` (already a temporary file; atomic)."""
         raise NotImplementedError
 
+    def marked(self, output: Path, mark: str) -> Path:
+        """A clearly marked sibling of ``output``: ``out.nii.gz`` -> ``out.<mark>.nii.gz``."""
+        from . import file_suffix
+
+        suffix = file_suffix(output) or ""
+        stem = output.name[: len(output.name) - len(suffix)] if suffix else output.name
+        return output.with_name(f"{stem}.{mark}{suffix}")
+
     def output_companions(self, output: Path) -> list[Path]:
         """Files :meth:`save` writes next to ``output`` (checked like outputs before any work)."""
         return []

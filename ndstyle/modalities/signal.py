@@ -260,6 +260,12 @@ class SignalModality(Modality):
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
+    def marked(self, output: Path, mark: str) -> Path:
+        """``out.hea`` -> ``out_<mark>.hea`` (a WFDB record name holds no '.'); CSV as usual."""
+        if output.suffix.lower() == ".hea":
+            return output.with_name(f"{output.stem}_{mark}{output.suffix}")
+        return super().marked(output, mark)
+
     def output_companions(self, output: Path) -> list[Path]:
         """A WFDB record ``out.hea`` also writes ``out.dat`` (checked before any work)."""
         if output.suffix.lower() != ".hea":
