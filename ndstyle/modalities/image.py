@@ -9,7 +9,6 @@ full precision and written back 16-bit. EXIF orientation is honoured; ICC profil
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +19,7 @@ import torch
 from .. import functional as NF
 from ..errors import InputFileError, OptionError
 from ..options import TransferOptions
-from .base import Loaded, Modality, Prepared, standard_info
+from .base import Loaded, Modality, Prepared, check_working_size, memory_budget, standard_info
 
 #: Working long side when ``--size`` is not given (the demo finishes in a few minutes on 2 cores).
 DEFAULT_SIZE = 256
@@ -38,12 +37,7 @@ _BYTES_RGB = 2 * 3 * 4
 
 def decode_budget(options: TransferOptions | None) -> int | None:
     """Bytes an image may take to decode: ``max_memory``, else the free physical memory."""
-    if options is not None and options.max_memory is not None:
-        return int(options.max_memory * 1024**3)
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
+    return memory_budget(options)
 
 
 def _check_declared_size(name: str, image: Any, budget: int | None) -> None:
@@ -220,6 +214,7 @@ class ImageModality(Modality):
         array, meta = read_image(source, decode_budget(options))
         size = (options.size if options is not None else None) or min(DEFAULT_SIZE, max(meta["size"]))
         shape = working_shape(meta["size"], size)
+        check_working_size(shape, 3, options, f"--size {size}")
         rgb, alpha = _to_rgb(array)
         meta["alpha"] = alpha
         tensor = NF.resize(rgb[None], shape)[0].clamp(0, 1)
@@ -232,8 +227,10 @@ class ImageModality(Modality):
     def _style(self, source: Any, content: Loaded, options: TransferOptions) -> Loaded:
         array, meta = read_image(source, decode_budget(options))
         long_side = max(1, round(max(content.tensor.shape[1:]) * options.style_scale))
+        shape = working_shape(meta["size"], long_side)
+        check_working_size(shape, 3, options, f"--style-scale {options.style_scale:g}")
         rgb, _ = _to_rgb(array)
-        tensor = NF.resize(rgb[None], working_shape(meta["size"], long_side))[0].clamp(0, 1)
+        tensor = NF.resize(rgb[None], shape)[0].clamp(0, 1)
         return Loaded(tensor, meta, Path(source) if isinstance(source, (str, Path)) else None)
 
     def build_extractor(

@@ -121,6 +121,12 @@ def read_signal(path: Path, sample_rate: float | None = None) -> tuple[np.ndarra
         raise InputFileError(f"{str(path)!r} does not exist or is not a file")
     suffix = path.suffix.lower()
     values, meta = _read_wfdb(path) if suffix == ".hea" else _read_csv(path, sample_rate)
+    rate = meta["sample_rate"]
+    if not (np.isfinite(rate) and 0 < rate <= 1e6):
+        raise InputFileError(
+            f"{str(path)!r}: sample rate {rate:g} Hz (from the file, or its time column) is not a positive "
+            f"finite number up to 1e6; fix the file or pass --sample-rate"
+        )
     if values.size == 0 or not np.isfinite(values).all():
         raise InputFileError(f"{str(path)!r} is empty or holds NaN/infinite samples")
     return values, meta
