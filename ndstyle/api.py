@@ -321,7 +321,10 @@ def _plan_outputs(
             if same_file(path, other):
                 raise OptionError(f"{role} {str(path)!r} is also the {other_role}; choose another path")
         if role.startswith("checkpoint"):
-            others = [r for r in reads if not same_file(r, path)]
+            # a resumed checkpoint is read and then updated: it may be itself, never another input
+            others = [r for r in reads if not same_file(r, path)] if options.resume else reads
+            if options.resume and len(others) < len(reads) - 1:
+                raise OptionError(f"checkpoint {str(path)!r} is also another input of this run")
             check_output_path(path, overwrite=True, inputs=others)
         elif role.startswith("interrupted"):  # written only on Ctrl-C, under a free name
             check_output_path(path, overwrite=True, inputs=reads)

@@ -71,7 +71,8 @@ def _read_csv(path: Path, sample_rate: float | None) -> tuple[np.ndarray, dict[s
             rate = float(match.group(1))
     time_column = header[0] if header[0].lower() in _TIME_COLUMNS and len(header) > 1 else None
     if rate is None and time_column is not None and values.shape[0] > 1:
-        rate = float(1.0 / np.median(np.diff(values[:, 0])))
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 or NaN spacing: refused below
+            rate = float(np.float64(1.0) / np.median(np.diff(values[:, 0])))
     if rate is None:
         raise InputFileError(
             f"{str(path)!r}: no sample rate; add a '# sample_rate=HZ' line or pass --sample-rate"
