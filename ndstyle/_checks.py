@@ -102,6 +102,7 @@ def check_stylize_arguments(
     not ``"auto"``, ``None`` or two numbers ``low < high`` (an infinite bound is open).
     """
     import math
+    import numbers
 
     named = [
         ("content", content),
@@ -116,7 +117,7 @@ def check_stylize_arguments(
     levels = steps if isinstance(steps, (list, tuple)) else [steps]
     for name, values in (("steps", levels), ("coarse_steps", [] if coarse_steps is None else [coarse_steps])):
         for value in values:
-            if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 raise OptionError(f"{name} must be a whole number, got {value!r} ({type(value).__name__})")
     if value_range is None or (isinstance(value_range, str) and value_range == "auto"):
         return
