@@ -263,6 +263,7 @@ class _Outputs:
     inputs: list[Path]
     overwrite: bool = False
     wrote_partial: bool = False
+    checkpoint_before: tuple[int, int, int] | None = None
 
     def finals(self) -> list[Path]:
         return [p for p in (self.result, self.preview, self.report) if p is not None]
@@ -338,7 +339,10 @@ def _plan_outputs(
                 f"checkpoint {str(checkpoint)!r} exists from an earlier run; pass --resume to continue "
                 f"it or --overwrite to start afresh"
             )
-    return _Outputs(output, preview, report, checkpoint, partial, interrupted, reads, overwrite)
+    before = _stamp(checkpoint) if checkpoint is not None else None
+    return _Outputs(
+        output, preview, report, checkpoint, partial, interrupted, reads, overwrite, False, before
+    )
 
 
 def _stylize_keywords(options: TransferOptions, modality: Modality) -> dict[str, Any]:
@@ -501,7 +505,8 @@ def transfer(
     _write_outputs(chosen, out, result, prepared, styles, opts, measures, overwrite)
     _remove_partial(chosen, out)
     if out.checkpoint is not None and opts.checkpoint_every and not opts.keep_checkpoint:
-        _remove_own(out.checkpoint)
+        if opts.resume or _stamp(out.checkpoint) != out.checkpoint_before:  # ours: written or resumed
+            _remove_own(out.checkpoint)
     return TransferResult(
         output=result,
         content=prepared.content,
@@ -626,6 +631,15 @@ def _remove_partial(modality: Modality, out: _Outputs) -> None:
     if out.partial is not None and out.wrote_partial:
         for path in [out.partial, *modality.output_companions(out.partial)]:
             _remove_own(path)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """Inode, size and modification time of ``path`` (``None`` if absent): was it written."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _remove_own(path: Path | None) -> None:

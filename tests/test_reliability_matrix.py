@@ -747,6 +747,30 @@ def test_existing_partial_is_kept_when_this_run_never_wrote_it(tmp_path: Path, c
     assert snapshot(tmp_path)["o.partial.npy"] == before
 
 
+def test_existing_checkpoint_is_kept_when_this_run_never_wrote_it(tmp_path: Path, capsys, one_thread) -> None:
+    """--overwrite lets the run replace a stale checkpoint; if it never does, it is not deleted either."""
+    _npy(tmp_path / "c.npy")
+    _npy(tmp_path / "s.npy")
+    (tmp_path / "ck.safetensors").write_bytes(b"a user's file")
+    before = snapshot(tmp_path)["ck.safetensors"]
+    rc, _, err = run_cli(
+        capsys,
+        "run",
+        *FAST,
+        tmp_path / "c.npy",
+        tmp_path / "s.npy",
+        "-o",
+        tmp_path / "o.npy",
+        "--checkpoint",
+        tmp_path / "ck.safetensors",
+        "--checkpoint-every",
+        "50",
+        "--overwrite",
+    )
+    assert rc == 0, err
+    assert snapshot(tmp_path)["ck.safetensors"] == before
+
+
 def test_interrupted_result_never_replaces_a_file(tmp_path: Path, one_thread) -> None:
     from ndstyle.errors import InterruptedRun
 
