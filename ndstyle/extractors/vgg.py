@@ -38,6 +38,7 @@ from ..weights import (
     register_weights,
     save_weights,
     sha256_file,
+    verify_hash_in_name,
 )
 from . import register_extractor, register_weights_loader
 from .base import FeatureExtractor
@@ -269,6 +270,8 @@ def from_torchvision_checkpoint(
         pooling: ``"max"`` or ``"avg"``.
 
     """
+    registered = [i.sha256 for i in TORCHVISION.values() if i.file_name == Path(path).name]
+    verify_hash_in_name(path, registered[0] if registered else None)  # vgg19-dcbb9e9d.pth: its hash
     state = load_torch_checkpoint(path)
     found = variant_of_checkpoint(state)
     if variant is not None and found != variant:
