@@ -28,7 +28,7 @@ from .errors import InterruptedRun, NdstyleError, OptionError
 _DEFAULTS = {name: p.default for name, p in inspect.signature(stylize).parameters.items()}
 
 #: Subcommands added by other modules: name -> (module, function adding the parser).
-EXTRA_COMMANDS = {"train": "ndstyle.training.cli"}
+EXTRA_COMMANDS = {"train": "ndstyle.training.cli", "serve": "ndstyle.web.cli"}
 
 
 def _float_list(text: str) -> list[float]:
