@@ -121,7 +121,9 @@ def write_like(output: Path, x: torch.Tensor, content: Path) -> None:
         import nibabel as nib
 
         img: Any = nib.load(str(content))
-        nib.save(nib.Nifti1Image(x[0].numpy(), img.affine), str(output))
+        out = nib.Nifti1Image(x[0].numpy(), img.affine)
+        out.set_data_dtype(img.get_data_dtype())
+        nib.save(out, str(output))
     else:
         from PIL import Image
 

@@ -288,7 +288,11 @@ def test_volume_job_slices_and_mask(make_client):
     assert snap["state"] == "done", snap
     assert snap["modality"] == "volume" and snap["download_name"] == "brain-styled.nii"
     assert transfer.calls[0]["options"]["mask"].name == "mask.nii"
-    assert snap["slices"]["result"] == {"shape": [10, 12, 8], "planes": ["sagittal", "coronal", "axial"]}
+    assert snap["slices"]["result"] == {
+        "shape": [10, 12, 8],
+        "planes": ["sagittal", "coronal", "axial"],
+        "radiological": True,
+    }
     base = f"/api/jobs/{snap['id']}"
     axial = Image.open(io.BytesIO(client.get(f"{base}/slice/result/2/4.png").content))
     assert axial.size == (10, 12)  # x across, y up

@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import InputFileError, NdstyleError, OptionError
 from .jobs import Backend, BusyError, Job, JobManager, default_backend, one_line
 from .schema import Field, form_fields, parse_options
-from .uploads import extension_of, remove_folder, store
+from .uploads import MULTI_FILE_EXTENSIONS, extension_of, remove_folder, store
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def create_app(
     manager = JobManager(backend, root=root, preview_every=preview_every)
     modalities = backend.modalities()
     fields: list[Field] = form_fields(backend.options, backend.extractors(), list(modalities))
-    known = sorted({e for m in modalities.values() for e in m.extensions})
+    known = sorted({e for m in modalities.values() for e in m.extensions} - set(MULTI_FILE_EXTENSIONS))
 
     def job_or_404(request: Request) -> Job:
         try:
@@ -143,7 +143,11 @@ def create_app(
         slices = job.extras.get("slices") or {}
         snap["pictures"] = list(pictures)
         snap["slices"] = {
-            name: {"shape": list(view.shape), "planes": [view.plane(a) for a in range(3)]}
+            name: {
+                "shape": list(view.shape),
+                "planes": [view.plane(a) for a in range(3)],
+                "radiological": view.anatomical,
+            }
             for name, view in slices.items()
         }
         snap["media"] = list(job.extras.get("media") or {}) if snap["result"] else []
@@ -160,7 +164,7 @@ def create_app(
                 "modalities": [
                     {
                         "name": name,
-                        "extensions": list(m.extensions),
+                        "extensions": [e for e in m.extensions if e not in MULTI_FILE_EXTENSIONS],
                         "dims": int(getattr(m, "spatial_dims", 0)),
                         "description": str(getattr(m, "description", "")),
                         "style_modalities": list(getattr(m, "style_modalities", ())),
@@ -230,7 +234,7 @@ def create_app(
         output_exts = tuple(getattr(modality, "output_extensions", ()) or modality.extensions)
         output = folder / f"result{content_ext if content_ext in output_exts else output_exts[0]}"
         stem = _SAFE_STEM.sub("-", Path((content.filename or "").replace("\\", "/")).name.split(".")[0])
-        stem = stem.strip("-")[:40] or "ndstyle"
+        stem = stem.strip("-")[:60] or "ndstyle"
         job = Job(
             id=job_id,
             folder=folder,

@@ -42,7 +42,7 @@ HOST_ONLY_OPTIONS = frozenset(
     {"checkpoint", "checkpoint_every", "resume", "keep_checkpoint", "save_every", "download", "init_file"}
 )
 
-_SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.:+-]{0,64}$")
+_SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.,:+ -]{0,64}$")
 _FILE_LIKE = re.compile(r"\.(safetensors|pth|pt|ckpt|onnx|bin|npy|npz|pkl|pickle|json|nii|gz)$", re.I)
 
 
@@ -208,7 +208,7 @@ def form_fields(
 def _safe_text(name: str, text: str) -> str:
     if not _SAFE_TEXT.match(text) or text.startswith((".", "~")) or _FILE_LIKE.search(text):
         raise OptionError(
-            f"option {name}: {text!r} is not allowed from the page (letters, digits and _.:+- only; "
+            f"option {name}: {text!r} is not allowed from the page (letters, digits and _.,:+- only; "
             f"files cannot be named, upload them instead)"
         )
     return text

@@ -59,9 +59,10 @@ class SliceView:
     """Slices of a volume ``(C, X, Y, Z)`` through any voxel, in anatomical orientation where known.
 
     With an orientation code such as ``"LPS"`` the volume is flipped to RAS first, so that axis 0
-    gives sagittal, 1 coronal and 2 axial slices, each drawn with superior (or anterior) up and the
-    patient's right on the picture's right (neurological convention). Without one, the slices are
-    named by axis and drawn the same way. Channel 0 is shown, windowed once for the whole volume.
+    gives sagittal, 1 coronal and 2 axial slices, drawn as radiology viewers do: superior (or
+    anterior) up, the patient's right on the picture's left, the face to the left in sagittal
+    slices. Without a code the slices are named by axis and drawn without flips (first in-plane
+    axis across, second up). Channel 0 is shown, windowed once for the whole volume.
     """
 
     def __init__(self, tensor: torch.Tensor, orientation: str | None = None) -> None:
@@ -95,15 +96,16 @@ class SliceView:
         if axis not in (0, 1, 2):
             raise ValueError(f"axis must be 0, 1 or 2, got {axis}")
         index = int(min(max(index, 0), self.volume.shape[axis] - 1))
-        plane = np.take(self.volume, index, axis=axis)
-        return encode_png(np.rot90(to_uint8(plane, self.lo, self.hi)))
+        return encode_png(self._draw(np.take(self.volume, index, axis=axis)))
+
+    def _draw(self, plane: np.ndarray) -> np.ndarray:
+        """A 2-D slice (first axis across, second up) as display pixels."""
+        pixels = np.rot90(to_uint8(plane, self.lo, self.hi))
+        return np.ascontiguousarray(np.fliplr(pixels) if self.anatomical else pixels)
 
     def mid_slices_png(self) -> bytes:
         """The three orthogonal mid-slices side by side (an intermediate preview)."""
-        tiles = [
-            np.rot90(to_uint8(np.take(self.volume, n // 2, axis=a), self.lo, self.hi))
-            for a, n in enumerate(self.volume.shape)
-        ]
+        tiles = [self._draw(np.take(self.volume, n // 2, axis=a)) for a, n in enumerate(self.volume.shape)]
         height = max(t.shape[0] for t in tiles)
         padded = [np.pad(t, ((0, height - t.shape[0]), (0, 4))) for t in tiles]
         return encode_png(np.concatenate(padded, axis=1))

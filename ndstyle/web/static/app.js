@@ -284,10 +284,12 @@ function showResult(job) {
   $("download").setAttribute("download", job.download_name || "");
   $("result-note").textContent = job.state === "cancelled"
     ? "Cancelled: this is the best result so far." : `Written as ${job.download_name}, with the content file's metadata.`;
-  const names = (n) => n === "result" ? "result" : n === "content" ? "content" : n.replace("style", "style ");
+  const names = (n) => n.startsWith("style") ? (job.styles > 1 ? n.replace("style", "style ") : "style") : n;
+  $("preview-box").hidden = job.pictures.length > 0;  // the result below shows it in full
   $("pictures").replaceChildren(...job.pictures
     .filter((n) => !(n in job.slices))
     .map((n) => el("figure", {}, el("img", { src: `${base}/picture/${n}.png`, alt: names(n) }), el("figcaption", { text: names(n) }))));
+  $("pictures").classList.toggle("small", Object.keys(job.slices).length > 0);
   $("slices").replaceChildren(...sliceViewers(job, base));
   $("media").replaceChildren(...job.media.flatMap((n) => [el("span", { text: names(n) }), el("audio", { controls: true, preload: "none", src: `${base}/media/${n}` })]));
   const fieldBox = $("field-box");
@@ -300,7 +302,10 @@ function sliceViewers(job, base) {
   if (!names.length) return [];
   const shape = job.slices.result ? job.slices.result.shape : job.slices[names[0]].shape;
   const planes = job.slices[names[0]].planes;
-  return [0, 1, 2].map((axis) => {
+  const note = el("p", { class: "note", text: job.slices[names[0]].radiological
+    ? "Radiological view: the patient's right on the left, anterior/superior up. Move a slider to page through the slices."
+    : "Voxel axes (no orientation known). Move a slider to page through the slices." });
+  return [note, ...[0, 1, 2].map((axis) => {
     const n = shape[axis];
     const slider = el("input", { type: "range", min: 0, max: n - 1, value: Math.floor(n / 2), "aria-label": `${planes[axis]} slice` });
     const number = el("span", { class: "mono" });
@@ -319,7 +324,7 @@ function sliceViewers(job, base) {
     const figures = names.map((name, k) => el("figure", {}, imgs[k], el("figcaption", { text: name })));
     return el("div", { class: "slice-plane", "data-axis": axis },
       el("label", {}, planes[axis], slider, number), el("div", { class: "pair" }, ...figures));
-  });
+  })];
 }
 
 // ---- start up -----------------------------------------------------------------------------
