@@ -53,6 +53,13 @@ def fake_load(path: Any, **_: Any) -> SimpleNamespace:
             data = np.asarray(img.dataobj, dtype=np.float32)[None]
             code = "".join(nib.aff2axcodes(img.affine))
             return SimpleNamespace(tensor=torch.from_numpy(data), meta={"orientation": code}, path=path)
+        if name.endswith((".wav", ".flac", ".ogg")):
+            import soundfile as sf
+
+            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+            return SimpleNamespace(
+                tensor=torch.from_numpy(data.T.copy()), meta={"sample_rate": rate}, path=path
+            )
         from PIL import Image
 
         with Image.open(path) as image:
@@ -117,7 +124,11 @@ class FakeTransfer:
 
 
 def write_like(output: Path, x: torch.Tensor, content: Path) -> None:
-    if output.name.endswith((".nii", ".nii.gz")):
+    if output.suffix in (".wav", ".flac", ".ogg"):
+        import soundfile as sf
+
+        sf.write(str(output), x.T.numpy(), sf.info(str(content)).samplerate)
+    elif output.name.endswith((".nii", ".nii.gz")):
         import nibabel as nib
 
         img: Any = nib.load(str(content))
@@ -160,3 +171,14 @@ def nifti_bytes(shape: tuple[int, int, int] = (10, 12, 8), seed: int = 0) -> byt
     data = np.random.default_rng(seed).normal(100, 20, shape).astype(np.float32)
     img = nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.5, 1.0]))
     return bytes(img.to_bytes())
+
+
+def wav_bytes(seconds: float = 0.25, rate: int = 8000, freq: float = 440.0) -> bytes:
+    import io
+
+    import soundfile as sf
+
+    t = np.arange(int(seconds * rate)) / rate
+    buffer = io.BytesIO()
+    sf.write(buffer, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), rate, format="WAV")
+    return buffer.getvalue()

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("starlette", reason="the web extra is not installed: pip install 'ndstyle[web]'")
 pytest.importorskip("httpx2", reason="Starlette's test client needs httpx2")
 
-from _web_util import FakeOptions, FakeTransfer, fake_backend, nifti_bytes, png_bytes  # noqa: E402
+from _web_util import FakeOptions, FakeTransfer, fake_backend, nifti_bytes, png_bytes, wav_bytes  # noqa: E402
 from PIL import Image  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
@@ -301,6 +301,20 @@ def test_volume_job_slices_and_mask(make_client):
     assert client.get(f"{base}/slice/result/3/0.png").status_code == 404
     assert client.get(f"{base}/slice/style1/0/0.png").status_code == 404
     assert "style1" in snap["pictures"]
+
+
+def test_audio_job_offers_players_and_the_field_preview(make_client):
+    client, transfer = make_client()
+    reply = post_job(client, content=("voice.wav", wav_bytes()), styles=(("drone.wav", wav_bytes(freq=90)),))
+    snap = wait_done(client, reply.json()["id"])
+    assert snap["state"] == "done" and snap["modality"] == "audio"
+    assert snap["media"] == ["content", "result", "style1"] and snap["field_preview"]
+    base = f"/api/jobs/{snap['id']}"
+    for name in snap["media"]:
+        audio = client.get(f"{base}/media/{name}")
+        assert audio.status_code == 200 and audio.headers["content-type"] in ("audio/x-wav", "audio/wav")
+    assert client.get(f"{base}/media/result").content == Path(transfer.calls[0]["output"]).read_bytes()
+    assert client.get(f"{base}/preview.png").headers["content-type"] == "image/png"  # curves, mid-run
 
 
 def test_private_folder_is_removed_when_the_server_stops(tmp_path):

@@ -103,6 +103,8 @@ def _kind(tp: Any) -> tuple[str | None, bool, tuple[Any, ...] | None, bool]:
         optional = len(members) < len(args)
         path_like = any(_is_pathlike(m) for m in members)
         members = [m for m in members if not _is_pathlike(m)]
+        settable = [m for m in members if _kind(m)[0] is not None]  # tensors, callables: not from a page
+        members = settable or members
         if len(members) == 1:
             kind, _, choices, inner_path = _kind(members[0])
             return kind, optional, choices, path_like or inner_path
@@ -136,6 +138,28 @@ def _kind(tp: Any) -> tuple[str | None, bool, tuple[Any, ...] | None, bool]:
     return None, False, None, False
 
 
+def _hints(cls: type) -> dict[str, Any]:
+    """Resolved type hints; a field whose annotation cannot be resolved gets its default's type."""
+    try:
+        return typing.get_type_hints(cls)
+    except (NameError, TypeError):
+        pass
+    import sys
+
+    namespace = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}
+    hints: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        annotation = f.type
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, dict(namespace), {})  # the class's own annotation text
+            except Exception:
+                default = f.default if f.default is not dataclasses.MISSING else None
+                annotation = type(default) if isinstance(default, (bool, int, float, str)) else Any
+        hints[f.name] = annotation
+    return hints
+
+
 def form_fields(
     options_cls: type, extractor_names: Sequence[str] = (), modality_names: Sequence[str] = ()
 ) -> list[Field]:
@@ -153,7 +177,7 @@ def form_fields(
     """
     if not dataclasses.is_dataclass(options_cls):
         raise TypeError(f"{options_cls!r} is not a dataclass")
-    hints = typing.get_type_hints(options_cls)
+    hints = _hints(options_cls)
     fields: list[Field] = []
     for f in dataclasses.fields(options_cls):
         if f.name.startswith("_") or f.name in HOST_ONLY_OPTIONS or not f.init:
