@@ -82,7 +82,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         hosts = ["*"]
     app = create_app(max_upload_mb=args.max_upload_mb, preview_every=args.preview_every, allowed_hosts=hosts)
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level="warning", access_log=not args.quiet, lifespan="on"
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=not args.quiet,
+        lifespan="on",
+        timeout_graceful_shutdown=5,  # an open progress stream must not hold Ctrl-C up
     )
     server = uvicorn.Server(config)
 
