@@ -104,5 +104,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 webbrowser.open(url)
 
     threading.Thread(target=announce, daemon=True).start()
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled after shutting down
+        pass
+    print("ndstyle: server stopped; uploads and results removed", file=sys.stderr)
     return 0
