@@ -16,7 +16,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any, Literal
 
 from ..errors import OptionError
@@ -60,6 +60,7 @@ class Field:
     main: bool = False
     parse: Callable[[str], Any] | None = None
     modalities: tuple[str, ...] | None = None
+    default_text: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The JSON the page builds its control from (defaults exactly as the dataclass has them)."""
@@ -74,6 +75,7 @@ class Field:
             "choices": None if self.choices is None else [_jsonable(c) for c in self.choices],
             "main": self.main,
             "modalities": None if self.modalities is None else list(self.modalities),
+            "default_text": self.default_text,
         }
 
 
@@ -160,6 +162,19 @@ def _hints(cls: type) -> dict[str, Any]:
     return hints
 
 
+def _metadata(f: dataclasses.Field[Any]) -> dict[str, Any]:
+    """A field's help/group/choices/parse/default_text, from an ``OptionSpec`` under ``spec`` or flat."""
+    meta = dict(f.metadata or {})
+    spec = meta.get("spec")
+    if spec is not None:
+        for key in ("help", "group", "choices", "parse", "default_text", "web"):
+            if getattr(spec, key, None) is not None:
+                meta.setdefault(key, getattr(spec, key))
+    if "parse" not in meta and callable(meta.get("type")):
+        meta["parse"] = meta["type"]
+    return meta
+
+
 def form_fields(
     options_cls: type, extractor_names: Sequence[str] = (), modality_names: Sequence[str] = ()
 ) -> list[Field]:
@@ -182,10 +197,15 @@ def form_fields(
     for f in dataclasses.fields(options_cls):
         if f.name.startswith("_") or f.name in HOST_ONLY_OPTIONS or not f.init:
             continue
-        meta = dict(f.metadata or {})
+        meta = _metadata(f)
         if meta.get("web") is False:
             continue
-        kind, optional, choices, path_like = _kind(hints.get(f.name, Any))
+        hint = hints.get(f.name, Any)
+        parse = meta.get("parse")
+        if hint is Any:  # typed loosely (paths, tensors, objects): what the command line parses it as
+            hint = Path if isinstance(parse, type) and issubclass(parse, PurePath) else str
+        kind, optional, choices, path_like = _kind(hint)
+        optional = optional or f.default is None
         if f.default is not dataclasses.MISSING:
             default = f.default
         elif f.default_factory is not dataclasses.MISSING:
@@ -209,15 +229,15 @@ def form_fields(
             choices = (None, *choices)
         if kind == "choice" and choices is not None and default not in choices:
             choices = (default, *choices)
-        parse = meta.get("parse") or meta.get("type")
-        group = str(meta.get("group", "transfer"))
+        group = str(meta.get("group") or "transfer")
         only = meta.get("modalities") or ((group,) if group in modality_names else None)
         fields.append(
             Field(
                 name=f.name,
                 kind=kind,
                 default=default,
-                help=str(meta.get("help", "")).replace("%(default)s", str(default)),
+                help=str(meta.get("help") or "").replace("%(default)s", str(default)),
+                default_text=str(meta["default_text"]) if meta.get("default_text") else None,
                 group=group,
                 optional=optional,
                 choices=choices,
@@ -319,6 +339,6 @@ def parse_options(fields: Sequence[Field], submitted: Mapping[str, Any]) -> dict
         if field is None or field.kind == "file":
             raise OptionError(f"option {name!r} is unknown or cannot be set from the page")
         value = parse_value(field, raw)
-        if value != field.default:
+        if _jsonable(value) != _jsonable(field.default):
             options[name] = value
     return options

@@ -62,7 +62,8 @@ function control(field) {
     if (field.kind === "choice") {
       input = el("select", { id, name: field.name });
       for (const c of field.choices) {
-        const o = el("option", { value: c === null ? "" : String(c), text: c === null ? "default" : String(c) });
+        const none = field.default_text ? `default (${field.default_text})` : "default";
+        const o = el("option", { value: c === null ? "" : String(c), text: c === null ? none : String(c) });
         if (c === field.default) o.selected = true;
         input.append(o);
       }
@@ -75,7 +76,7 @@ function control(field) {
       if (field.kind === "float") input.step = "any";
       const d = field.default;
       if (d !== null && d !== undefined) input.value = Array.isArray(d) ? d.join(",") : String(d);
-      else input.placeholder = "default";
+      else input.placeholder = field.default_text ? `default: ${field.default_text}` : "default";
     }
     wrap.append(label, input);
   }
