@@ -221,6 +221,26 @@ def test_upload_limit(make_client, tmp_path):
     assert reply.status_code == 413 and "--max-upload-mb" in reply.json()["error"]
     assert not transfer.calls
     assert list((tmp_path / "root").iterdir()) == []  # nothing stored
+    # without a Content-Length (chunked), the body is counted as it arrives
+    boundary = "b0undary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="big.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+
+    def chunks():
+        yield head
+        for _ in range(40):
+            yield b"\0" * 1024
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    reply = client.post(
+        "/api/jobs",
+        content=chunks(),
+        headers={**HEADERS, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert reply.status_code == 413, reply.text
+    assert not transfer.calls and list((tmp_path / "root").iterdir()) == []
 
 
 @pytest.mark.parametrize(
