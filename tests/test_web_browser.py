@@ -112,13 +112,22 @@ def set_option(pg: Any, name: str, value: str) -> None:
 
 
 def run_and_wait(pg: Any) -> None:
+    """Start, then wait until this new job has ended (the page shows the latest job on load)."""
+    before = pg.evaluate("() => document.body.dataset.job || ''")
     pg.click("#start")
     pg.wait_for_function(
-        "() => document.getElementById('progress-text').textContent.startsWith('step')", timeout=TIMEOUT_MS
+        "old => (document.body.dataset.job || '') !== old || !document.getElementById('error').hidden",
+        arg=before,
+        timeout=TIMEOUT_MS,
     )
-    pg.wait_for_selector("#result:not([hidden])", timeout=TIMEOUT_MS)
+    pg.wait_for_function(
+        "() => document.body.dataset.state !== 'running' || !document.getElementById('error').hidden",
+        timeout=TIMEOUT_MS,
+    )
+    assert pg.is_hidden("#error"), pg.inner_text("#error")
+    assert pg.evaluate("() => document.body.dataset.state") == "done"
     assert pg.inner_text("#progress-text").endswith("done"), pg.inner_text("#progress-text")
-    assert pg.is_hidden("#error")
+    assert pg.is_visible("#result")
 
 
 def loaded_images(pg: Any, selector: str) -> list[int]:
@@ -138,7 +147,7 @@ def test_image_pair_upload_progress_result_download(server: str, page: Any, tmp_
     page.set_input_files("#content-file", str(DATA / "chelsea.png"))
     page.set_input_files("#style-files", str(DATA / "starry_night.jpg"))
     assert "image" in page.inner_text("#content-name")
-    assert page.is_visible("#opt-preserve_color") and page.is_hidden("#opt-mask")  # image options only
+    assert page.is_visible("#opt-preserve_color")  # an image option, shown for an image
     set_option(page, "size", "256" if SHOTS else "32")
     set_option(page, "steps", "40" if SHOTS else "3")
     shot(page, "01-form")
@@ -176,9 +185,9 @@ def _volume_file(tmp_path: Path) -> tuple[Path, Path]:
         data = Path(spec.origin).parent / "datasets" / "data"
         return data / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz", DATA / "starry_night.jpg"
     rng = np.random.default_rng(0)
-    grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in (14, 16, 12)], indexing="ij"))
-    head = (1.0 - (grid**2).sum(0)).clip(0, None) * 1000 + rng.normal(0, 5, (14, 16, 12))
-    texture = 500 + 200 * np.sin(9 * grid.sum(0)) + rng.normal(0, 5, (14, 16, 12))
+    grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in (22, 26, 20)], indexing="ij"))
+    head = (1.0 - (grid**2).sum(0)).clip(0, None) * 1000 + rng.normal(0, 5, (22, 26, 20))
+    texture = 500 + 200 * np.sin(9 * grid.sum(0)) + rng.normal(0, 5, (22, 26, 20))
     paths = tmp_path / "head.nii.gz", tmp_path / "texture.nii.gz"
     for path, values in zip(paths, (head, texture)):
         nib.save(nib.Nifti1Image(values.astype(np.int16), np.diag([1.5, 1.5, 2.0, 1.0])), str(path))
@@ -194,8 +203,8 @@ def test_volume_upload_and_slice_view(server: str, page: Any, tmp_path: Path) ->
     page.set_input_files("#content-file", str(content))
     page.set_input_files("#style-files", str(style))
     assert "volume" in page.inner_text("#content-name")
-    assert page.is_hidden("#opt-preserve_color")  # image-only option hidden for a volume
-    set_option(page, "size", "64" if SHOTS else "12")
+    assert page.is_hidden("#opt-preserve_color") and page.is_visible("#opt-mask")  # no image options here
+    set_option(page, "size", "64" if SHOTS else "24")
     set_option(page, "steps", "20" if SHOTS else "2")
     run_and_wait(page)
     planes = page.locator(".slice-plane")

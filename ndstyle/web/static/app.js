@@ -182,6 +182,10 @@ async function start() {
   for (const s of state.styles) form.append("style", s, s.name);
   form.append("options", JSON.stringify(collectOptions(form)));
   $("start").disabled = true;
+  $("result").hidden = true;
+  $("bar").style.width = "0";
+  $("bar").className = "";
+  $("progress-text").textContent = "uploading…";
   let reply;
   try {
     const response = await fetch("/api/jobs", { method: "POST", body: form, headers: { "X-Ndstyle": "1" } });
@@ -232,6 +236,8 @@ function follow(job) {
 
 function update(job) {
   state.job = job;
+  document.body.dataset.job = job.id;  // for scripts and tests: which job is shown, and its state
+  document.body.dataset.state = job.state;
   if (job.costs) state.costs = job.costs;
   const p = job.progress;
   const bar = $("bar");
