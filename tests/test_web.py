@@ -20,6 +20,7 @@ from PIL import Image  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from ndstyle.web.app import create_app  # noqa: E402
+from ndstyle.web.schema import parse_options  # noqa: E402
 
 HEADERS = {"X-Ndstyle": "1"}
 
@@ -364,3 +365,68 @@ def test_serve_command_is_registered_and_hints_when_the_extra_is_missing(monkeyp
     assert err == f"ndstyle: error: NdstyleError: {hint}"
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2") and not is_loopback("example.org")
+
+
+def test_the_form_is_ndstyle_transfer_options():
+    """Every TransferOptions field is on the form with its own default, or left out on purpose."""
+    import ndstyle
+    from ndstyle.extractors import available_extractors
+    from ndstyle.modalities import all_modalities
+    from ndstyle.web.schema import HOST_ONLY_OPTIONS, form_fields
+
+    fields = {
+        f.name: f
+        for f in form_fields(ndstyle.TransferOptions, available_extractors(), list(all_modalities()))
+    }
+    declared = {f.name: f for f in dataclasses.fields(ndstyle.TransferOptions)}
+    assert set(fields) == set(declared) - HOST_ONLY_OPTIONS
+    for name, field in fields.items():
+        assert field.default == declared[name].default, name
+        assert field.help == declared[name].metadata["spec"].help, name
+    assert fields["mask"].kind == "file"  # uploaded, never a host path
+    assert "vgg16" in fields["extractor"].choices and fields["extractor"].kind == "choice"
+    assert fields["preserve_color"].modalities == ("image",) and fields["n_fft"].modalities == ("audio",)
+    assert fields["steps"].main and fields["size"].main and not fields["lr"].main
+    # a submitted form becomes keywords that TransferOptions accepts as they are
+    chosen = parse_options(
+        list(fields.values()),
+        {
+            "steps": "5",
+            "scales": "0.5,1",
+            "style_blend": "1",
+            "vol_window": "1,99",
+            "preserve_color": "histogram",
+        },
+    )
+    assert chosen == {
+        "steps": 5,
+        "scales": [0.5, 1.0],
+        "style_blend": [1.0],
+        "vol_window": [1.0, 99.0],
+        "preserve_color": "histogram",
+    }
+    ndstyle.TransferOptions.from_kwargs(**chosen)
+
+
+def test_cancel_with_the_real_transfer(tmp_path):
+    """The real ndstyle.transfer stops when the callback says so, and writes the best so far."""
+    app = create_app(root=tmp_path / "root", preview_every=1)
+    (tmp_path / "root").mkdir()
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        options = {"size": 24, "steps": 500, "extractor": "random"}
+        reply = post_job(client, options=options)
+        assert reply.status_code == 202, reply.text
+        job_id = reply.json()["id"]
+        end = time.monotonic() + 60
+        while (
+            not (snap := client.get(f"/api/jobs/{job_id}").json())["progress"] and snap["state"] == "running"
+        ):
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        client.post(f"/api/jobs/{job_id}/cancel", headers=HEADERS)
+        snap = wait_done(client, job_id, timeout=60)
+        assert snap["state"] == "cancelled", snap
+        assert snap["progress"]["step"] < snap["progress"]["total_steps"]
+        result = client.get(f"/api/jobs/{job_id}/result")
+        assert result.status_code == 200
+        assert Image.open(io.BytesIO(result.content)).size == (24, 19)  # long side = size
