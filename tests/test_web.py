@@ -358,6 +358,8 @@ def test_serve_command_is_registered_and_hints_when_the_extra_is_missing(monkeyp
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
     assert "--max-upload-mb" in capsys.readouterr().out
+    assert main(["serve", "--port", "99999"]) == 2  # a usage error, as for every command
+    assert "--port must be 0-65535, got 99999" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     assert main(["serve"]) == 1
     err = capsys.readouterr().err.strip()

@@ -32,7 +32,7 @@ if not Path(CHROMIUM).is_file():
 
 DATA = Path(__file__).resolve().parents[1] / "ndstyle" / "data"
 SHOTS = os.environ.get("NDSTYLE_WEB_SCREENSHOTS")
-TIMEOUT_MS = 240_000 if SHOTS else 90_000
+TIMEOUT_MS = 900_000 if SHOTS else 90_000
 
 
 def _backend() -> Any:
@@ -174,7 +174,7 @@ def test_image_pair_upload_progress_result_download(server: str, page: Any, tmp_
 
 
 def _volume_file(tmp_path: Path) -> tuple[Path, Path]:
-    """Content and style volumes: the MNI152 template (nilearn) when screenshots are asked for."""
+    """Content and style volumes: the MNI152 T1 and white-matter templates (nilearn) for screenshots."""
     import nibabel as nib
 
     if SHOTS:
@@ -183,7 +183,8 @@ def _volume_file(tmp_path: Path) -> tuple[Path, Path]:
         spec = importlib.util.find_spec("nilearn")
         assert spec and spec.origin, "screenshots of volumes need nilearn (pip install 'ndstyle[examples]')"
         data = Path(spec.origin).parent / "datasets" / "data"
-        return data / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz", DATA / "starry_night.jpg"
+        t1 = data / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+        return t1, data / "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"  # a white-matter map as style
     rng = np.random.default_rng(0)
     grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in (22, 26, 20)], indexing="ij"))
     head = (1.0 - (grid**2).sum(0)).clip(0, None) * 1000 + rng.normal(0, 5, (22, 26, 20))
@@ -204,8 +205,8 @@ def test_volume_upload_and_slice_view(server: str, page: Any, tmp_path: Path) ->
     page.set_input_files("#style-files", str(style))
     assert "volume" in page.inner_text("#content-name")
     assert page.is_hidden("#opt-preserve_color") and page.is_visible("#opt-mask")  # no image options here
-    set_option(page, "size", "64" if SHOTS else "24")
-    set_option(page, "steps", "20" if SHOTS else "2")
+    set_option(page, "size", "48" if SHOTS else "24")
+    set_option(page, "steps", "10" if SHOTS else "2")
     run_and_wait(page)
     planes = page.locator(".slice-plane")
     assert planes.count() == 3

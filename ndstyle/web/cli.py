@@ -10,7 +10,7 @@ import threading
 import webbrowser
 from typing import Any
 
-from ..errors import NdstyleError, OptionError
+from ..errors import NdstyleError
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +66,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from .app import create_app
     except ModuleNotFoundError as error:
         raise NdstyleError(MISSING_HINT.format(name=error.name)) from None
+    from ..cli import UsageError  # invalid option values exit with status 2, as for every command
+
     if not 0 <= args.port <= 65535:
-        raise OptionError(f"--port must be 0-65535, got {args.port}")
+        raise UsageError(f"--port must be 0-65535, got {args.port}")
     if not args.max_upload_mb > 0:
-        raise OptionError(f"--max-upload-mb must be > 0, got {args.max_upload_mb}")
+        raise UsageError(f"--max-upload-mb must be > 0, got {args.max_upload_mb}")
     if args.preview_every < 1:
-        raise OptionError(f"--preview-every must be >= 1, got {args.preview_every}")
+        raise UsageError(f"--preview-every must be >= 1, got {args.preview_every}")
     hosts = ["127.0.0.1", "localhost", "[::1]", "::1"]
     if not is_loopback(args.host):
         print(

@@ -239,7 +239,9 @@ class JobManager:
                     logger.warning("intermediate preview failed: %s", error)
             with job.lock:
                 job.progress = progress
-                job.costs.append({k: progress[k] for k in ("step", "content", "style", "tv", "total")})
+                job.costs.append(
+                    {k: progress[k] for k in ("step", "scale", "content", "style", "tv", "total")}
+                )
                 if picture is not None:
                     job.preview, job.preview_step = picture, rec.step
             self._notify(job)

@@ -271,15 +271,29 @@ function update(job) {
 }
 
 function drawChart() {
-  const values = state.costs.map((c) => c.total).filter((v) => v > 0 && Number.isFinite(v));
-  if (values.length < 2) return;
-  const logs = values.map(Math.log10);
+  const points = state.costs.filter((c) => c.total > 0 && Number.isFinite(c.total));
+  if (points.length < 2) return;
+  const logs = points.map((c) => Math.log10(c.total));
   const lo = Math.min(...logs), hi = Math.max(...logs);
   const span = hi > lo ? hi - lo : 1;
-  const path = logs.map((v, i) => `${i ? "L" : "M"}${(300 * i) / (logs.length - 1)},${115 - (110 * (v - lo)) / span}`);
+  const x = (i) => (300 * i) / (points.length - 1);
+  const y = (v) => 115 - (110 * (v - lo)) / span;
   const svg = $("chart");
-  svg.replaceChildren(document.createElementNS("http://www.w3.org/2000/svg", "path"));
-  svg.firstChild.setAttribute("d", path.join(" "));
+  const ns = "http://www.w3.org/2000/svg";
+  const shapes = [];
+  let d = "";
+  points.forEach((c, i) => {  // one line per pyramid level: costs of different grids do not join
+    const newLevel = i > 0 && c.scale !== points[i - 1].scale;
+    if (newLevel) {
+      const line = document.createElementNS(ns, "line");
+      for (const [k, v] of [["x1", x(i)], ["x2", x(i)], ["y1", 0], ["y2", 120], ["class", "level"]]) line.setAttribute(k, v);
+      shapes.push(line);
+    }
+    d += `${i === 0 || newLevel ? "M" : "L"}${x(i)},${y(logs[i])} `;
+  });
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", d);
+  svg.replaceChildren(...shapes, path);
   $("chart-box").hidden = false;
 }
 
