@@ -231,3 +231,63 @@ def test_volume_upload_and_slice_view(server: str, page: Any, tmp_path: Path) ->
     result, source = nib.load(str(path)), nib.load(str(content))
     assert result.shape == source.shape and np.allclose(result.affine, source.affine)
     assert result.get_data_dtype() == source.get_data_dtype()
+
+
+def _sound_files(tmp_path: Path) -> tuple[Path, Path]:
+    """Speech and noise clips (Debian alsa-utils' sounds, NDSTYLE_WEB_SOUNDS) for screenshots, else tones."""
+    folder = Path(os.environ.get("NDSTYLE_WEB_SOUNDS", "/usr/share/sounds/alsa"))
+    if SHOTS and (folder / "Front_Center.wav").is_file():
+        return folder / "Front_Center.wav", folder / "Noise.wav"
+    import soundfile as sf
+
+    rate = 16000
+    t = np.arange(rate // 2) / rate
+    content = 0.4 * np.sin(2 * np.pi * (300 + 400 * t) * t)  # a rising tone
+    style = 0.3 * np.random.default_rng(0).standard_normal(t.size) * np.sin(2 * np.pi * 3 * t) ** 2
+    paths = tmp_path / "tone.wav", tmp_path / "noise.wav"
+    for path, values in zip(paths, (content, style)):
+        sf.write(str(path), values.astype(np.float32), rate, subtype="PCM_16")
+    return paths
+
+
+def test_audio_players_and_spectrograms(server: str, page: Any, tmp_path: Path) -> None:
+    import soundfile as sf
+
+    content, style = _sound_files(tmp_path)
+    page.goto(server)
+    page.wait_for_selector("#opt-steps")
+    page.set_input_files("#content-file", str(content))
+    page.set_input_files("#style-files", str(style))
+    assert "audio" in page.inner_text("#content-name")
+    page.click("#more-options summary")
+    assert page.is_visible("#opt-n_fft") and page.is_hidden("#opt-preserve_color")  # audio options only
+    set_option(page, "steps", "20" if SHOTS else "2")
+    run_and_wait(page)
+    assert page.locator("#media audio").count() == 3  # content, result, style
+    durations = page.eval_on_selector_all(
+        "#media audio",
+        """els => Promise.all(els.map(a => new Promise((ok, fail) => {
+            a.onloadedmetadata = () => ok(a.duration);
+            a.onerror = () => fail(a.src);
+            a.preload = 'metadata';
+            a.load();
+        })))""",
+    )
+    expected = sf.info(str(content)).duration
+    assert durations[0] == pytest.approx(expected, abs=0.01) and durations[1] == pytest.approx(
+        expected, abs=0.01
+    )
+    assert loaded_images(page, "#field")  # waveforms and spectrograms, the audio modality's own preview
+    page.click("#more-options summary")  # fold the options again for the picture
+    shot(page, "05-audio")
+    with page.expect_download() as download:
+        page.click("#download")
+    path = tmp_path / "out" / download.value.suggested_filename
+    download.value.save_as(path)
+    got, source = sf.info(str(path)), sf.info(str(content))
+    assert (got.samplerate, got.channels, got.frames, got.subtype) == (
+        source.samplerate,
+        source.channels,
+        source.frames,
+        source.subtype,
+    )

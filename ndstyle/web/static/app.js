@@ -62,8 +62,7 @@ function control(field) {
     if (field.kind === "choice") {
       input = el("select", { id, name: field.name });
       for (const c of field.choices) {
-        const none = field.default_text ? `default (${field.default_text})` : "default";
-        const o = el("option", { value: c === null ? "" : String(c), text: c === null ? none : String(c) });
+        const o = el("option", { value: c === null ? "" : String(c), text: c === null ? "default" : String(c) });
         if (c === field.default) o.selected = true;
         input.append(o);
       }
@@ -76,11 +75,12 @@ function control(field) {
       if (field.kind === "float") input.step = "any";
       const d = field.default;
       if (d !== null && d !== undefined) input.value = Array.isArray(d) ? d.join(",") : String(d);
-      else input.placeholder = field.default_text ? `default: ${field.default_text}` : "default";
+      else input.placeholder = "default";
     }
     wrap.append(label, input);
   }
-  if (field.help) wrap.append(el("span", { class: "help", text: field.help }));
+  const help = field.default_text ? `${field.help} (default: ${field.default_text})` : field.help;
+  if (help) wrap.append(el("span", { class: "help", text: help }));
   input.dataset.kind = field.kind;
   return wrap;
 }
@@ -306,7 +306,7 @@ function showResult(job) {
   $("result-note").textContent = job.state === "cancelled"
     ? "Cancelled: this is the best result so far." : `Written as ${job.download_name}, with the content file's metadata.`;
   const names = (n) => n.startsWith("style") ? (job.styles > 1 ? n.replace("style", "style ") : "style") : n;
-  $("preview-box").hidden = job.pictures.length > 0;  // the result below shows it in full
+  $("preview-box").hidden = true;  // the result below shows it in full
   $("pictures").replaceChildren(...job.pictures
     .filter((n) => !(n in job.slices))
     .map((n) => el("figure", {}, el("img", { src: `${base}/picture/${n}.png`, alt: names(n) }), el("figcaption", { text: names(n) }))));
