@@ -85,8 +85,10 @@ def page(browser: Any) -> Iterator[Any]:
     pg.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     outside: list[str] = []
     pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith("http://127.0.0.1:") else None)
+    pg.expected_errors = []  # type: ignore[attr-defined]  # substrings a test expects to see
     yield pg
     context.close()
+    errors = [e for e in errors if not any(x in e for x in pg.expected_errors)]  # type: ignore[attr-defined]
     assert not errors, errors
     assert not outside, f"the page asked for outside resources: {outside}"
 
@@ -291,3 +293,18 @@ def test_audio_players_and_spectrograms(server: str, page: Any, tmp_path: Path) 
         source.frames,
         source.subtype,
     )
+
+
+def test_bad_file_shows_the_one_line_error(server: str, page: Any, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    page.goto(server)
+    page.wait_for_selector("#opt-steps")
+    page.set_input_files("#content-file", str(notes))
+    page.set_input_files("#style-files", str(DATA / "starry_night.jpg"))
+    assert "unsupported" in page.inner_text("#content-name")
+    page.expected_errors += ["400 http://127.0.0.1", "status of 400 (Bad Request)"]
+    page.click("#start")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.inner_text("#error").startswith("InputFileError: content: unsupported file extension '.txt'")
+    assert page.is_enabled("#start")  # nothing started; fix the file and try again
