@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .._checks import look_up_option
-from ..errors import OptionError, WeightsIntegrityError, WeightsNotFoundError
+from ..errors import OptionError, OutputFileError, WeightsIntegrityError, WeightsNotFoundError
 from ..weights import (
     WeightsInfo,
     load_torch_checkpoint,
@@ -79,7 +79,7 @@ TORCHVISION = {
                 "run 'ndstyle weights download vgg19' (548 MB from download.pytorch.org)",
                 "or copy vgg19-dcbb9e9d.pth into torch hub's cache ($TORCH_HOME/hub/checkpoints)",
             ),
-            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet"},
+            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet", "torch_hub": True},
         )
     ),
     "vgg16": register_weights(
@@ -94,7 +94,7 @@ TORCHVISION = {
                 "run 'ndstyle weights download vgg16' (528 MB from download.pytorch.org)",
                 "or copy vgg16-397923af.pth into torch hub's cache ($TORCH_HOME/hub/checkpoints)",
             ),
-            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet"},
+            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet", "torch_hub": True},
         )
     ),
 }
@@ -366,7 +366,11 @@ def offline_weights_path(*, convert: bool = True) -> tuple[Path | None, list[Pat
     if onnx_path is None or not convert:
         return None, looked
     cached.parent.mkdir(parents=True, exist_ok=True)
-    convert_offline_onnx(onnx_path, cached)
+    try:
+        convert_offline_onnx(onnx_path, cached)
+    except OutputFileError:
+        if not cached.is_file():  # else another process (a batch worker) converted it meanwhile
+            raise
     return cached, looked
 
 
