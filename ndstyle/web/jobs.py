@@ -139,7 +139,6 @@ class JobManager:
         self._lock = threading.Lock()
         self._job: Job | None = None
         self._thread: threading.Thread | None = None
-        self._changed = threading.Condition()
 
     # -- queries -----------------------------------------------------------------------------
     @property
@@ -157,11 +156,6 @@ class JobManager:
     def busy(self) -> bool:
         """Whether a job is running."""
         return self._thread is not None and self._thread.is_alive()
-
-    def wait_change(self, job: Job, version: int, timeout: float) -> None:
-        """Block until ``job.version`` differs from ``version`` or ``timeout`` seconds passed."""
-        with self._changed:
-            self._changed.wait_for(lambda: job.version != version, timeout=timeout)
 
     # -- commands ----------------------------------------------------------------------------
     def new_folder(self) -> tuple[str, Path]:
@@ -208,8 +202,6 @@ class JobManager:
     def _notify(self, job: Job) -> None:
         with job.lock:
             job._bump()
-        with self._changed:
-            self._changed.notify_all()
 
     def _callback(self, job: Job) -> Callable[[Any], bool]:
         every = self.preview_every
