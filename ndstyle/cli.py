@@ -33,6 +33,7 @@ class UsageError(OptionError):
 EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("ndstyle.training.cli", "train a ConvNd feature extractor on a folder of your files"),
     "batch": ("ndstyle.batching.cli", "style many files (folders, a manifest) on local workers or Ray"),
+    "serve": ("ndstyle.web.cli", "open a local web page to style your own files"),
 }
 
 logger = logging.getLogger("ndstyle")
