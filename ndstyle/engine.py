@@ -187,6 +187,7 @@ def stylize(
     checkpoint_every: int = 0,
     resume: bool = False,
     max_memory: int | str | None = "auto",
+    style_loss: str = "gram",
 ) -> StyleTransferResult:
     r"""Neural style transfer (Gatys et al. 2015) on 1-D, 2-D or 3-D inputs.
 
@@ -236,6 +237,9 @@ def stylize(
         max_memory: refuse, before allocating, a run whose estimated peak memory
             (:func:`ndstyle.memory.estimate_memory`) exceeds this many bytes (or ``"8G"``...);
             ``"auto"``: the device's memory; ``None``: no check.
+        style_loss: the style statistic: ``"gram"`` (the seeds'), ``"mean-cov"``,
+            ``"sliced-wasserstein"`` (random directions seeded by ``seed``) or ``"histogram"``
+            (see :data:`ndstyle.losses.STYLE_LOSSES` and ``docs/style-losses.md``).
 
     Returns:
         A :class:`StyleTransferResult` holding the lowest-cost iterate and the history.
@@ -306,6 +310,8 @@ def stylize(
         style_weight=net.default_style_weight if style_weight is None else style_weight,
         tv_weight=tv_weight,
         autocast_dtype=torch.bfloat16 if precision_used == "bf16" else None,
+        style_loss=style_loss,
+        seed=seed,
     )
     bounds = net.value_range if isinstance(value_range, str) and value_range == "auto" else value_range
     if isinstance(value_range, str) and value_range != "auto":
@@ -368,6 +374,7 @@ def stylize(
                     precision_used,
                     list(bounds) if bounds is not None else None,
                     dev.type,
+                    style_loss,
                 ],
                 "extractor": net.describe(),
             },

@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from . import functional as NF
+from ._checks import look_up_option
 from .errors import OptionError, ShapeError
 from .extractors.base import FeatureExtractor
 
@@ -54,6 +56,146 @@ def normalize_layer_weights(layers: Sequence[str] | Mapping[str, float]) -> dict
     return weights
 
 
+class StyleStatistic(nn.Module):
+    """One style statistic: how a style's target is computed, blended and compared (one layer).
+
+    Subclasses wrap the pure functions of :mod:`ndstyle.functional`; every method takes
+    activations ``(B, C, *spatial)`` with any number of spatial axes. Statistics are float32
+    whatever the features' dtype (bf16 under autocast).
+    """
+
+    name: ClassVar[str] = ""
+    #: whether :meth:`cost` is a function of additive moments (count, sum, second moment) that tiles
+    #: can accumulate (see :func:`ndstyle.functional.moments`); sort-based statistics are not.
+    additive: ClassVar[bool] = False
+
+    def target(self, features: torch.Tensor) -> Any:
+        """The target of one style's activations ``(1, C, *spatial)`` at one layer."""
+        raise NotImplementedError
+
+    def blend(self, targets: Sequence[Any], weights: Sequence[float]) -> Any:
+        """Combine several styles' targets with blend weights (the mixture of their features)."""
+        raise NotImplementedError
+
+    def cost(self, generated: torch.Tensor, target: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The style cost of one layer (a scalar), with optional position weights ``mask``."""
+        raise NotImplementedError
+
+    def cost_from_moments(self, moments: NF.Moments, target: Any) -> torch.Tensor:
+        """The cost from accumulated :class:`~ndstyle.functional.Moments` (``additive`` statistics)."""
+        raise NotImplementedError(
+            f"the {self.name!r} statistic depends on every position's rank, not on additive moments"
+        )
+
+    def forward(self, generated: torch.Tensor, target: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Same as :meth:`cost`."""
+        return self.cost(generated, target, mask)
+
+
+class GramStyle(StyleStatistic):
+    r"""The seeds' Gram cost :math:`\frac{1}{4C^2}\|\hat G^{(S)} - \hat G^{(G)}\|_F^2` (Gatys et al. 2015)."""
+
+    name = "gram"
+    additive = True
+
+    def target(self, features: torch.Tensor) -> torch.Tensor:
+        return NF.gram_matrix(features, normalize=True)
+
+    def blend(self, targets: Sequence[Any], weights: Sequence[float]) -> torch.Tensor:
+        return NF.blend_grams([{"t": t} for t in targets], weights)["t"]
+
+    def cost(self, generated: torch.Tensor, target: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return NF.style_cost_from_grams(NF.gram_matrix(generated, normalize=True, mask=mask), target)
+
+    def cost_from_moments(self, moments: NF.Moments, target: Any) -> torch.Tensor:
+        return NF.style_cost_from_grams(moments.second / moments.count.clamp_min(1e-8)[:, None, None], target)
+
+
+class MeanCovStyle(StyleStatistic):
+    """Gaussian Wasserstein-2 distance of the features' mean and covariance.
+
+    See :func:`ndstyle.functional.gaussian_w2_cost`.
+    """
+
+    name = "mean-cov"
+    additive = True
+
+    def target(self, features: torch.Tensor) -> NF.GaussianTarget:
+        return NF.GaussianTarget.from_moments(*NF.mean_covariance(features))
+
+    def blend(self, targets: Sequence[Any], weights: Sequence[float]) -> NF.GaussianTarget:
+        return NF.blend_gaussians(targets, weights)
+
+    def cost(self, generated: torch.Tensor, target: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return NF.gaussian_w2_cost(generated, target, mask=mask)
+
+    def cost_from_moments(self, moments: NF.Moments, target: Any) -> torch.Tensor:
+        return NF.gaussian_w2_from_moments(*moments.mean_covariance(), target)
+
+
+class HistogramStyle(StyleStatistic):
+    """Per-channel histogram (exact quantile) matching, Risser et al. 2017.
+
+    See :func:`ndstyle.functional.quantile_matching_cost` (no directions: the channel axes).
+    """
+
+    name = "histogram"
+
+    def target(self, features: torch.Tensor) -> NF.SampleTarget:
+        return NF.sample_target(features)
+
+    def blend(self, targets: Sequence[Any], weights: Sequence[float]) -> NF.SampleTarget:
+        return NF.blend_samples(targets, weights)
+
+    def cost(self, generated: torch.Tensor, target: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return NF.quantile_matching_cost(generated, target, None, mask=mask)
+
+
+class SlicedWassersteinStyle(HistogramStyle):
+    """Sliced Wasserstein distance of the feature distributions (Heitz et al. 2021).
+
+    Args:
+        seed: seeds the generator of the random directions (same seed, same sequence of calls:
+            same directions, so runs are deterministic).
+        projections: directions per layer and evaluation; ``None``: as many as the layer has
+            channels (Heitz et al.'s choice).
+
+    The directions are redrawn at every evaluation of the cost (every optimiser step).
+
+    """
+
+    name = "sliced-wasserstein"
+
+    def __init__(self, seed: int = 0, projections: int | None = None) -> None:
+        super().__init__()
+        self.seed = int(seed)
+        self.projections = projections
+        self.generator = torch.Generator().manual_seed(self.seed)
+
+    def reseed(self, seed: int | None = None) -> None:
+        """Restart the sequence of directions (from ``seed``, default the constructor's)."""
+        self.generator.manual_seed(self.seed if seed is None else int(seed))
+
+    def cost(self, generated: torch.Tensor, target: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        channels = generated.shape[1]
+        directions = NF.random_directions(channels, self.projections or channels, self.generator)
+        return NF.quantile_matching_cost(generated, target, directions, mask=mask)
+
+
+#: The style statistics by name (``style_loss=`` / ``--style-loss``).
+STYLE_LOSSES: dict[str, type[StyleStatistic]] = {
+    cls.name: cls for cls in (GramStyle, MeanCovStyle, SlicedWassersteinStyle, HistogramStyle)
+}
+
+
+def build_style_statistic(style_loss: str | StyleStatistic = "gram", *, seed: int = 0) -> StyleStatistic:
+    """The :class:`StyleStatistic` called ``style_loss`` (``seed`` seeds random projections)."""
+    if isinstance(style_loss, StyleStatistic):
+        return style_loss
+    cls = STYLE_LOSSES[look_up_option("style_loss", style_loss, STYLE_LOSSES)]
+    return cls(seed=seed) if cls is SlicedWassersteinStyle else cls()  # type: ignore[call-arg]
+
+
 class PerceptualLoss(nn.Module):
     r""":math:`\\alpha J_{content} + \\beta J_{style} + \\gamma TV` for one extractor.
 
@@ -67,6 +209,10 @@ class PerceptualLoss(nn.Module):
         tv_weight: :math:`\\gamma`.
         autocast_dtype: run the extractor under autocast with this dtype (e.g. bfloat16); Grams
             and sums stay in float32.
+        style_loss: the style statistic: ``"gram"`` (default), ``"mean-cov"``,
+            ``"sliced-wasserstein"``, ``"histogram"`` (see :data:`STYLE_LOSSES`) or a
+            :class:`StyleStatistic`.
+        seed: seeds the random projections of ``"sliced-wasserstein"``.
 
     """
 
@@ -80,8 +226,11 @@ class PerceptualLoss(nn.Module):
         style_weight: float = 1.0,
         tv_weight: float = 0.0,
         autocast_dtype: torch.dtype | None = None,
+        style_loss: str | StyleStatistic = "gram",
+        seed: int = 0,
     ) -> None:
         super().__init__()
+        self.statistic = build_style_statistic(style_loss, seed=seed)
         self.extractor = extractor
         self.content_layers = extractor.check_layers(content_layers)
         self.style_layer_weights = normalize_layer_weights(style_layers)
@@ -92,7 +241,7 @@ class PerceptualLoss(nn.Module):
         self.autocast_dtype = autocast_dtype
         self.layers = list(dict.fromkeys([*self.content_layers, *self.style_layer_weights]))
         self.content_targets: dict[str, torch.Tensor] = {}
-        self.style_targets: dict[str, torch.Tensor] = {}
+        self.style_targets: dict[str, Any] = {}
         self.mask: torch.Tensor | None = None
 
     @contextlib.contextmanager
@@ -118,10 +267,14 @@ class PerceptualLoss(nn.Module):
         self.content_targets = {k: v.float() for k, v in feats.items()}
 
     @torch.no_grad()
-    def style_grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-position Gram matrices of ``style`` ``(1, C, *spatial)`` at the style layers."""
+    def style_grams(self, style: torch.Tensor) -> dict[str, Any]:
+        """The style statistic's targets of ``style`` ``(1, C, *spatial)`` at the style layers.
+
+        Per-position Gram matrices for ``"gram"`` (hence the name); :class:`~ndstyle.functional.
+        GaussianTarget` or :class:`~ndstyle.functional.SampleTarget` for the other statistics.
+        """
         feats = self.features(style, list(self.style_layer_weights))
-        return {k: NF.gram_matrix(v, normalize=True) for k, v in feats.items()}
+        return {k: self.statistic.target(v) for k, v in feats.items()}
 
     @torch.no_grad()
     def set_styles(self, styles: Sequence[torch.Tensor], blend: Sequence[float] | None = None) -> None:
@@ -133,8 +286,13 @@ class PerceptualLoss(nn.Module):
             raise OptionError(f"style_blend has {len(weights)} weights for {len(styles)} styles")
         if any(not w >= 0 for w in weights) or sum(weights) <= 0:
             raise OptionError(f"style_blend weights must be >= 0 and not all 0, got {weights}")
-        grams = [self.style_grams(s) for s in styles]
-        self.style_targets = NF.blend_grams(grams, weights)
+        per_style = [self.style_grams(s) for s in styles]
+        if len(per_style) == 1:
+            self.style_targets = per_style[0]
+        else:
+            self.style_targets = {
+                layer: self.statistic.blend([t[layer] for t in per_style], weights) for layer in per_style[0]
+            }
 
     def set_mask(self, mask: torch.Tensor | None) -> None:
         """Restrict the style statistics of the generated input to a region ``(1, 1, *spatial)``."""
@@ -159,7 +317,16 @@ class PerceptualLoss(nn.Module):
         if self.style_layer_weights:
             if not self.style_targets:
                 raise RuntimeError("set_styles() must be called before evaluating the cost")
-            style = NF.layered_style_cost(feats, self.style_targets, self.style_layer_weights, mask=self.mask)
+            style = self.style_cost(feats)
         tv = NF.total_variation(x) if self.tv_weight else zero
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
         return CostTerms(content=content, style=style, tv=tv, total=total)
+
+    def style_cost(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        r""":math:`J_{style} = \sum_l \lambda_l J^l_{style}` of activations ``{layer: (B, C, *spatial)}``."""
+        if isinstance(self.statistic, GramStyle):  # the seeds' path, unchanged
+            return NF.layered_style_cost(feats, self.style_targets, self.style_layer_weights, mask=self.mask)
+        total = torch.zeros((), dtype=torch.float32, device=next(iter(feats.values())).device)
+        for layer, weight in self.style_layer_weights.items():
+            total = total + weight * self.statistic.cost(feats[layer], self.style_targets[layer], self.mask)
+        return total
