@@ -278,9 +278,14 @@ def mean_covariance(
 
 
 def sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
-    """Square root of symmetric positive semi-definite matrices ``(..., C, C)`` (eigenvalues >= 0)."""
-    values, vectors = torch.linalg.eigh((matrix + matrix.transpose(-1, -2)) / 2)
-    return (vectors * values.clamp_min(0).sqrt().unsqueeze(-2)) @ vectors.transpose(-1, -2)
+    """Square root of symmetric positive semi-definite matrices ``(..., C, C)`` (eigenvalues >= 0).
+
+    Computed in float64 and returned in ``matrix``'s dtype.
+    """
+    m = matrix.to(torch.float64)
+    values, vectors = torch.linalg.eigh((m + m.transpose(-1, -2)) / 2)
+    root = (vectors * values.clamp_min(0).sqrt().unsqueeze(-2)) @ vectors.transpose(-1, -2)
+    return root.to(matrix.dtype)
 
 
 class _TraceSqrtm(torch.autograd.Function):
@@ -316,7 +321,7 @@ class GaussianTarget:
     @classmethod
     def from_moments(cls, mean: torch.Tensor, cov: torch.Tensor) -> GaussianTarget:
         """Build the target (and the square root the cost needs) from a mean and a covariance."""
-        return cls(mean, cov, sqrtm_psd(cov))
+        return cls(mean, cov, sqrtm_psd(cov.to(torch.float64)))
 
 
 def blend_gaussians(targets: Sequence[GaussianTarget], weights: Sequence[float]) -> GaussianTarget:
@@ -367,8 +372,8 @@ def gaussian_w2_from_moments(mean: torch.Tensor, cov: torch.Tensor, target: Gaus
     """:func:`gaussian_w2_cost` from the generated mean ``(B, C)`` and covariance ``(B, C, C)``."""
     if mean.shape[-1] != target.mean.shape[-1]:
         raise ShapeError(f"style statistics have {target.mean.shape[-1]} channels, features {mean.shape[-1]}")
-    root = target.cov_sqrt.to(cov.dtype)
-    cross = _TraceSqrtm.apply(root @ cov @ root)
+    root = target.cov_sqrt.to(torch.float64)  # eigenvalues near 0 need float64 (C <= 512: cheap)
+    cross = _TraceSqrtm.apply(root @ cov.to(torch.float64) @ root).to(cov.dtype)
     w2 = (
         (mean - target.mean.to(mean.dtype)).pow(2).sum(-1)
         + cov.diagonal(dim1=-2, dim2=-1).sum(-1)

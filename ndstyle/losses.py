@@ -330,3 +330,107 @@ class PerceptualLoss(nn.Module):
         for layer, weight in self.style_layer_weights.items():
             total = total + weight * self.statistic.cost(feats[layer], self.style_targets[layer], self.mask)
         return total
+
+
+#: The default :func:`calibrate_weights` strength (see docs/style-losses.md for its calibration).
+DEFAULT_STRENGTH = 0.5
+
+
+@dataclass(frozen=True)
+class Calibration:
+    r"""What :func:`calibrate_weights` measured and set.
+
+    Attributes:
+        strength: the strength used (1 when there is no content term).
+        content_gradient: :math:`\|\nabla_x J_{content}\|` at a content-free input (noise).
+        style_gradient: :math:`\|\nabla_x J_{style}\|` at the content.
+        content_weight: :math:`\alpha` set on the loss.
+        style_weight: :math:`\beta` set on the loss.
+
+    """
+
+    strength: float
+    content_gradient: float
+    style_gradient: float
+    content_weight: float
+    style_weight: float
+
+
+def check_strength(strength: float) -> float:
+    """Return ``strength`` as a float if it lies in [0, 1], else raise :class:`OptionError`."""
+    try:
+        value = float(strength)
+    except (TypeError, ValueError) as error:
+        raise OptionError(f"strength must be a number in [0, 1], got {strength!r}") from error
+    if not 0.0 <= value <= 1.0:
+        raise OptionError(f"strength must be a number in [0, 1], got {strength!r}")
+    return value
+
+
+def _gradient_norm(cost: torch.Tensor, x: torch.Tensor) -> float:
+    if not cost.requires_grad:
+        return 0.0
+    (grad,) = torch.autograd.grad(cost, x)
+    return float(grad.float().norm())
+
+
+def calibrate_weights(
+    loss: PerceptualLoss,
+    content: torch.Tensor,
+    strength: float = DEFAULT_STRENGTH,
+    *,
+    content_weight: float = 1.0,
+    seed: int = 0,
+) -> Calibration:
+    r"""Set the loss's weights from one knob ``strength`` in [0, 1], from gradient magnitudes.
+
+    The two costs pull the input with forces of very different sizes, depending on the extractor,
+    the statistic and the pair. Measured once per pyramid level (targets set):
+
+    - :math:`g_S = \|\nabla_x J_{style}\|` at :math:`x = ` the content (how hard the style pulls
+      away from it);
+    - :math:`g_C = \|\nabla_x J_{content}\|` at :math:`x = ` Gaussian noise with the content's
+      per-channel mean and std (how hard the content pulls back once it is lost),
+
+    then :math:`\alpha = k(1-s)/g_C` and :math:`\beta = k\,s/g_S` with :math:`k = `
+    ``content_weight``: the weighted forces are in the ratio :math:`(1-s) : s`. At ``strength``
+    :math:`s = 0` the result is the content, at 1/2 the two forces are equal at their extremes,
+    at 1 there is no content term (texture synthesis). The weighted gradient has a size near
+    :math:`k` whatever the extractor, so the optimiser's step sizes (Adam's epsilon, L-BFGS's first
+    step) behave alike too. Both measures depend only on the inputs, not on the iterate, so a
+    level's weights are the same however the run got there.
+
+    Args:
+        loss: a :class:`PerceptualLoss` whose content and style targets (and mask) are set.
+        content: the content at this level ``(1, C, *spatial)`` (the targets' input).
+        strength: :math:`s` in [0, 1].
+        content_weight: :math:`k`, the size of the weighted gradient (0: texture synthesis
+            whatever ``strength``, with :math:`k = 1`).
+        seed: seeds the noise input.
+
+    Returns:
+        The :class:`Calibration`; ``loss.content_weight``/``loss.style_weight`` are set.
+
+    """
+    s = check_strength(strength)
+    generator = torch.Generator().manual_seed(int(seed))
+    dims = tuple(range(2, content.ndim))
+    mean = content.mean(dim=dims, keepdim=True)
+    std = content.std(dim=dims, keepdim=True).clamp_min(1e-3)
+    noise = (mean + std * torch.randn(content.shape, generator=generator).to(content.device)).detach()
+    x = content.detach().clone().requires_grad_(True)
+    style_gradient = _gradient_norm(loss.style_cost(loss.features(x, list(loss.style_layer_weights))), x)
+    content_gradient = 0.0
+    if loss.content_layers:
+        y = noise.requires_grad_(True)
+        feats = loss.features(y, loss.content_layers)
+        cost = sum(NF.content_cost(feats[k], loss.content_targets[k]) for k in loss.content_layers)
+        content_gradient = _gradient_norm(torch.as_tensor(cost), y) / len(loss.content_layers)
+    tiny = 1e-12
+    scale = float(content_weight) if content_weight > 0 else 1.0
+    if content_weight <= 0 or not loss.content_layers or content_gradient <= tiny:
+        s = 1.0  # no content term: texture synthesis
+    alpha = scale * (1.0 - s) / max(content_gradient, tiny) if s < 1.0 else 0.0
+    beta = scale * s / max(style_gradient, tiny) if style_gradient > tiny else 0.0
+    loss.content_weight, loss.style_weight = alpha, beta
+    return Calibration(s, content_gradient, style_gradient, alpha, beta)
