@@ -388,7 +388,8 @@ def calibrate_weights(
     the statistic and the pair. Measured once per pyramid level (targets set):
 
     - :math:`g_S = \|\nabla_x J_{style}\|` at :math:`x = ` the content (how hard the style pulls
-      away from it);
+      away from it; at the noise below when there is no content term or the content already has
+      the style);
     - :math:`g_C = \|\nabla_x J_{content}\|` at :math:`x = ` Gaussian noise with the content's
       per-channel mean and std (how hard the content pulls back once it is lost),
 
@@ -418,17 +419,24 @@ def calibrate_weights(
     mean = content.mean(dim=dims, keepdim=True)
     std = content.std(dim=dims, keepdim=True).clamp_min(1e-3)
     noise = (mean + std * torch.randn(content.shape, generator=generator).to(content.device)).detach()
-    x = content.detach().clone().requires_grad_(True)
-    style_gradient = _gradient_norm(loss.style_cost(loss.features(x, list(loss.style_layer_weights))), x)
+    texture = content_weight <= 0 or not loss.content_layers
+
+    def style_gradient_at(start: torch.Tensor) -> float:
+        x = start.detach().clone().requires_grad_(True)
+        return _gradient_norm(loss.style_cost(loss.features(x, list(loss.style_layer_weights))), x)
+
+    style_gradient = 0.0 if texture else style_gradient_at(content)
+    if style_gradient <= 1e-12:  # texture synthesis, or a content that already has the style
+        style_gradient = style_gradient_at(noise)
     content_gradient = 0.0
-    if loss.content_layers:
+    if not texture:
         y = noise.requires_grad_(True)
         feats = loss.features(y, loss.content_layers)
         cost = sum(NF.content_cost(feats[k], loss.content_targets[k]) for k in loss.content_layers)
         content_gradient = _gradient_norm(torch.as_tensor(cost), y) / len(loss.content_layers)
     tiny = 1e-12
     scale = float(content_weight) if content_weight > 0 else 1.0
-    if content_weight <= 0 or not loss.content_layers or content_gradient <= tiny:
+    if texture or content_gradient <= tiny:
         s = 1.0  # no content term: texture synthesis
     alpha = scale * (1.0 - s) / max(content_gradient, tiny) if s < 1.0 else 0.0
     beta = scale * s / max(style_gradient, tiny) if style_gradient > tiny else 0.0

@@ -100,3 +100,12 @@ def test_strength_outside_zero_one_is_refused(value: object) -> None:
     content, style = make_pair(1)
     with pytest.raises(OptionError, match=r"strength must be a number in \[0, 1\]"):
         stylize(content, style, extractor=net(1), strength=value, steps=1, progress=False)  # type: ignore[arg-type]
+
+
+def test_texture_synthesis_from_noise_moves_even_when_the_content_is_the_style() -> None:
+    """No content term: the style force is measured at the noise (at the content it is 0 here)."""
+    content, style = make_pair(2)
+    result = stylize(
+        style, style, extractor=net(2), content_weight=0, init="noise", steps=6, scales=1, progress=False
+    )
+    assert result.history[-1].style < 0.5 * result.history[0].style
