@@ -428,27 +428,40 @@ class SampleTarget:
     """A style's features kept as samples: ``features`` ``(1, C, N_s)`` and each sample's weight.
 
     ``weights`` ``(N_s,)`` sum to 1 (several styles blended: the mixture, each style's samples
-    weighted by its blend weight over its number of positions).
+    weighted by its blend weight over its number of positions); ``uniform`` when they are all
+    equal (the quantile function is then read by index, without a search). ``sorted_channels``
+    optionally caches the channels' sorted values ``(C, N_s)`` (uniform weights only), which the
+    per-channel histogram cost reuses at every step.
     """
 
     features: torch.Tensor
     weights: torch.Tensor
+    uniform: bool = False
+    sorted_channels: torch.Tensor | None = None
 
 
-def sample_target(features: torch.Tensor) -> SampleTarget:
-    """Keep a style's activations ``(1, C, *spatial)`` as float32 samples with equal weights."""
+def sample_target(features: torch.Tensor, *, presort: bool = False) -> SampleTarget:
+    """Keep a style's activations ``(1, C, *spatial)`` as float32 samples with equal weights.
+
+    ``presort`` also keeps each channel's sorted values (for :func:`quantile_matching_cost`
+    without directions).
+    """
     flat = features.flatten(2).float()
     n = flat.shape[-1]
-    return SampleTarget(flat, torch.full((n,), 1.0 / n, device=flat.device))
+    presorted = flat[0].sort(dim=-1).values if presort else None
+    return SampleTarget(flat, torch.full((n,), 1.0 / n, device=flat.device), True, presorted)
 
 
 def blend_samples(targets: Sequence[SampleTarget], weights: Sequence[float]) -> SampleTarget:
     """The mixture of several styles' samples, style ``s`` carrying ``w_s / sum(w)`` of the mass."""
     total = float(sum(weights))
-    return SampleTarget(
-        torch.cat([t.features for t in targets], dim=-1),
-        torch.cat([t.weights * (w / total) for t, w in zip(targets, weights, strict=True)]),
-    )
+    mass = torch.cat([t.weights * (w / total) for t, w in zip(targets, weights, strict=True)])
+    uniform = bool(torch.allclose(mass, mass[:1].expand_as(mass), rtol=1e-6, atol=0))
+    features = torch.cat([t.features for t in targets], dim=-1)
+    presorted = None
+    if uniform and any(t.sorted_channels is not None for t in targets):
+        presorted = features[0].sort(dim=-1).values
+    return SampleTarget(features, mass, uniform, presorted)
 
 
 def random_directions(channels: int, count: int, generator: torch.Generator) -> torch.Tensor:
@@ -497,28 +510,56 @@ def quantile_matching_cost(
             style = d @ style  # (1, P, M)
         values, order = flat.sort(dim=-1)
         with torch.no_grad():
-            style_sorted, style_order = style[0].sort(dim=-1)  # (P, M)
-            mass = target.weights.to(device=flat.device, dtype=dtype)[style_order]
-            style_cdf = mass.cumsum(-1) - mass / 2  # (P, M), mid-points
+            if directions is None and target.sorted_channels is not None:
+                style_sorted = target.sorted_channels.to(device=flat.device, dtype=dtype)
+                style_order = None
+            else:
+                style_sorted, style_order = style[0].sort(dim=-1)  # (P, M)
             weights = position_weights(generated, mask)
+            n = flat.shape[-1]
+            w_sorted = None
             if weights is None:
-                n = flat.shape[-1]
-                t = (
-                    ((torch.arange(n, device=flat.device, dtype=dtype) + 0.5) / n)
-                    .expand(flat.shape)
-                    .contiguous()
-                )
-                w_sorted = None
+                t = ((torch.arange(n, device=flat.device, dtype=dtype) + 0.5) / n).expand(1, 1, n)
             else:
                 w = weights.to(dtype).expand(flat.shape[0], flat.shape[1], -1)
                 w_sorted = w.gather(-1, order)
                 total = w_sorted.sum(-1, keepdim=True).clamp_min(1e-12)
                 t = (w_sorted.cumsum(-1) - w_sorted / 2) / total
                 w_sorted = w_sorted / total
-            quantiles = _interpolate_rows(style_cdf, style_sorted, t)  # (B, P, N)
+            if target.uniform:
+                quantiles = _uniform_quantiles(style_sorted, t, same_grid=weights is None)
+            else:
+                assert style_order is not None  # presorted targets are uniform
+                mass = target.weights.to(device=flat.device, dtype=dtype)[style_order]
+                style_cdf = mass.cumsum(-1) - mass / 2  # (P, M), mid-points
+                quantiles = _interpolate_rows(style_cdf, style_sorted, t.expand(flat.shape).contiguous())
         diff = (values - quantiles).pow(2)
         per_projection = diff.mean(-1) if w_sorted is None else (diff * w_sorted).sum(-1)
     return per_projection.mean(-1).mean()
+
+
+def _uniform_quantiles(style_sorted: torch.Tensor, t: torch.Tensor, *, same_grid: bool) -> torch.Tensor:
+    """Quantiles of equally weighted sorted samples ``(P, M)`` at masses ``t`` (``(B|1, P|1, N)``).
+
+    Sample ``j`` sits at mass ``(j + 1/2) / M``; between samples the quantile is linear. With
+    ``same_grid`` (``t = (i + 1/2) / N``) and ``M == N`` it is the sorted samples themselves.
+    """
+    m = style_sorted.shape[-1]
+    n = t.shape[-1]
+    if same_grid and m == n:
+        return style_sorted.unsqueeze(0)
+    position = (t * m - 0.5).clamp(0, m - 1)
+    low = position.floor().long().clamp(max=max(m - 2, 0))
+    frac = (position - low.to(position.dtype)).clamp(0, 1)
+    rows = style_sorted.unsqueeze(0)
+    shape = (max(t.shape[0], 1), style_sorted.shape[0], n)
+    low = low.expand(shape)
+    frac = frac.expand(shape)
+    below = rows.expand(shape[0], -1, -1).gather(-1, low)
+    if m == 1:
+        return below
+    above = rows.expand(shape[0], -1, -1).gather(-1, low + 1)
+    return below + frac * (above - below)
 
 
 def _interpolate_rows(xp: torch.Tensor, fp: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -142,7 +142,7 @@ class HistogramStyle(StyleStatistic):
     name = "histogram"
 
     def target(self, features: torch.Tensor) -> NF.SampleTarget:
-        return NF.sample_target(features)
+        return NF.sample_target(features, presort=True)
 
     def blend(self, targets: Sequence[Any], weights: Sequence[float]) -> NF.SampleTarget:
         return NF.blend_samples(targets, weights)
@@ -165,6 +165,9 @@ class SlicedWassersteinStyle(HistogramStyle):
     """
 
     name = "sliced-wasserstein"
+
+    def target(self, features: torch.Tensor) -> NF.SampleTarget:
+        return NF.sample_target(features)
 
     def __init__(self, seed: int = 0, projections: int | None = None) -> None:
         super().__init__()
