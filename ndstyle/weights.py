@@ -55,6 +55,18 @@ class WeightsInfo:
         """Where the file lives in ndstyle's cache (``$NDSTYLE_HOME/weights/<file_name>``)."""
         return weights_dir() / self.file_name
 
+    @property
+    def search_paths(self) -> list[Path]:
+        """Every place this file is looked for, in order: ndstyle's cache, then torch hub's if used."""
+        paths = [self.cache_path]
+        if self.meta.get("torch_hub"):
+            paths.append(Path(torch.hub.get_dir()) / "checkpoints" / self.file_name)
+        return paths
+
+    def find(self) -> Path | None:
+        """The first of :attr:`search_paths` that exists, or ``None``."""
+        return next((p for p in self.search_paths if p.is_file()), None)
+
 
 #: Named weights ndstyle knows about; modalities register theirs with :func:`register_weights`.
 KNOWN_WEIGHTS: dict[str, WeightsInfo] = {}

@@ -82,7 +82,7 @@ TORCHVISION = {
                 "run 'ndstyle weights download vgg19' (548 MB from download.pytorch.org)",
                 "or copy vgg19-dcbb9e9d.pth into torch hub's cache ($TORCH_HOME/hub/checkpoints)",
             ),
-            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet"},
+            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet", "torch_hub": True},
         )
     ),
     "vgg16": register_weights(
@@ -97,7 +97,7 @@ TORCHVISION = {
                 "run 'ndstyle weights download vgg16' (528 MB from download.pytorch.org)",
                 "or copy vgg16-397923af.pth into torch hub's cache ($TORCH_HOME/hub/checkpoints)",
             ),
-            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet"},
+            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet", "torch_hub": True},
         )
     ),
 }
