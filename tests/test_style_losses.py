@@ -215,3 +215,10 @@ def test_stylize_takes_every_style_loss_and_is_deterministic(name: str) -> None:
     ]
     assert torch.equal(runs[0].output, runs[1].output)
     assert runs[0].history[-1].style < runs[0].history[0].style
+
+
+def test_the_option_lists_every_style_loss() -> None:
+    from ndstyle.options import TransferOptions
+
+    field = TransferOptions.__dataclass_fields__["style_loss"]
+    assert tuple(field.metadata["spec"].choices) == tuple(STYLE_LOSSES)
