@@ -132,7 +132,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pairs", nargs="*", default=None, help="pair names (default: all six)")
     parser.add_argument("--strengths", type=float, nargs="*", default=[0.25, 0.5, 0.75])
     parser.add_argument("--losses", nargs="*", default=list(STYLE_LOSSES))
-    parser.add_argument("--skip", nargs="*", default=[], choices=["strength", "statistics"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["strength", "statistics", "fixed"])
+    parser.add_argument(
+        "--fixed-style-weight",
+        type=float,
+        default=1e-4,
+        help="baseline: the offline VGG's old fixed style weight, for the same change measures",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     torch.manual_seed(0)
@@ -181,6 +187,20 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 strip.append(out_x)
             save_strip(strip, out / f"strength_{name}.png")
+        if "fixed" not in args.skip:
+            out_x, seconds = transfer(content, style, style_weight=args.fixed_style_weight)
+            dc = content_cost(vgg, content, out_x) / lost
+            ds = 1 - gram_style_cost(vgg, style, out_x) / gap
+            entry["fixed"] = {
+                "style_weight": args.fixed_style_weight,
+                "content_change": dc,
+                "style_change": ds,
+                "seconds": seconds,
+            }
+            print(
+                f"{name} fixed style weight: content {dc:.3f} style {ds:.3f} ratio {dc / ds:.3f}", flush=True
+            )
+            save_strip([content, style, out_x], out / f"fixed_{name}.png")
         if "statistics" not in args.skip:
             judges = {
                 "random ConvNd": Judge(random_net, list(random_net.default_style_layers), style, content),
@@ -240,6 +260,25 @@ def report(results: dict[str, Any]) -> str:
             + " |"
         )
         lines.append("")
+        fixed = [results[p]["fixed"] for p in pairs if "fixed" in results[p]]
+        if fixed:
+            lines.append("")
+            lines.append(f"Fixed style weight {fixed[0]['style_weight']:g} (no strength), same measures:")
+            lines.append("")
+            lines.append("| pair | content / style change (ratio) |")
+            lines.append("|---|---|")
+            fixed_ratios = []
+            for p in pairs:
+                if "fixed" in results[p]:
+                    r = results[p]["fixed"]
+                    ratio = r["content_change"] / max(r["style_change"], 1e-9)
+                    fixed_ratios.append(ratio)
+                    lines.append(
+                        f"| {p} | {r['content_change']:.3f} / {r['style_change']:.3f} ({ratio:.2f}) |"
+                    )
+            m, sd = np.mean(fixed_ratios), np.std(fixed_ratios)
+            lines.append(f"| ratio mean ± sd (cv) | {m:.2f} ± {sd:.2f} ({sd / m:.0%}) |")
+            lines.append("")
     losses = list(dict.fromkeys(k for p in pairs for k in results[p].get("statistics", {})))
     if losses:
         columns = [c for c in results[pairs[0]]["statistics"][losses[0]] if c != "seconds"]

@@ -336,7 +336,7 @@ class PerceptualLoss(nn.Module):
 
 
 #: The default :func:`calibrate_weights` strength (see docs/style-losses.md for its calibration).
-DEFAULT_STRENGTH = 0.5
+DEFAULT_STRENGTH = 0.75
 
 
 @dataclass(frozen=True)

@@ -293,7 +293,7 @@ class TransferOptions:
             "style strength in [0, 1] (0 keeps the content, 1 is texture); sets the weights per level "
             "unless --style-weight is given",
             check=number_in(0, 1),
-            default_text="0.5",
+            default_text="0.75",
         ),
     )
     style_loss: str = _option(
