@@ -8,9 +8,11 @@ iterate is returned.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,9 +24,11 @@ from ._checks import check_positive, check_stylize_arguments, look_up_option, sp
 from .checkpoint import RunState, check_fingerprint, fingerprint, load_run_state, save_run_state
 from .errors import InterruptedRun, NonFiniteCostError, OptionError, ShapeError
 from .extractors import FeatureExtractor, build_extractor
-from .losses import CostTerms, PerceptualLoss
+from .losses import DEFAULT_STRENGTH, CostTerms, PerceptualLoss, calibrate_weights, check_strength
 from .memory import device_memory, estimate_memory, format_size, parse_size
 from .pyramid import scale_factors, scaled_shape
+
+logger = logging.getLogger(__name__)
 
 InitKind = Literal["content", "noise", "style"]
 
@@ -187,6 +191,8 @@ def stylize(
     checkpoint_every: int = 0,
     resume: bool = False,
     max_memory: int | str | None = "auto",
+    style_loss: str = "gram",
+    strength: float | None = None,
 ) -> StyleTransferResult:
     r"""Neural style transfer (Gatys et al. 2015) on 1-D, 2-D or 3-D inputs.
 
@@ -203,8 +209,8 @@ def stylize(
         style_layers: layers of the style cost, a list (equal :math:`\lambda_l`) or
             ``{layer: lambda_l}`` (default: the extractor's).
         content_weight: :math:`\alpha` (0 synthesises texture only).
-        style_weight: :math:`\beta`; default: the extractor's ``default_style_weight`` (the
-            balance depends on the scale of its features).
+        style_weight: :math:`\beta`; given, it overrides ``strength``; default ``None``: set
+            at each pyramid level from ``strength`` (:func:`ndstyle.losses.calibrate_weights`).
         tv_weight: :math:`\gamma`, total variation over every spatial axis.
         style_blend: one weight per style (default: equal).
         mask: optional ``(*spatial)`` or ``(1, *spatial)`` weights in [0, 1] on the content's grid:
@@ -236,6 +242,13 @@ def stylize(
         max_memory: refuse, before allocating, a run whose estimated peak memory
             (:func:`ndstyle.memory.estimate_memory`) exceeds this many bytes (or ``"8G"``...);
             ``"auto"``: the device's memory; ``None``: no check.
+        style_loss: the style statistic: ``"gram"`` (the seeds'), ``"mean-cov"``,
+            ``"sliced-wasserstein"`` (random directions seeded by ``seed``) or ``"histogram"``
+            (see :data:`ndstyle.losses.STYLE_LOSSES` and ``docs/style-losses.md``).
+        strength: in [0, 1], used when ``style_weight`` is ``None``: 0 keeps the content, 1
+            synthesises texture; default :data:`ndstyle.losses.DEFAULT_STRENGTH`. The weights are
+            set from the two costs' gradient magnitudes at the start of each level, so the knob
+            means the same for every extractor, statistic and pair.
 
     Returns:
         A :class:`StyleTransferResult` holding the lowest-cost iterate and the history.
@@ -291,6 +304,11 @@ def stylize(
     auto_memory = isinstance(max_memory, str) and max_memory == "auto"
     memory_limit = None if auto_memory else parse_size(max_memory)
 
+    calibrated = style_weight is None
+    strength_used = check_strength(DEFAULT_STRENGTH if strength is None else strength)
+    if not calibrated and strength is not None:
+        warnings.warn("strength is ignored because style_weight is given", stacklevel=2)
+
     dev = resolve_device(device)
     look_up_option("precision", precision, ("auto", "fp32", "bf16"))
     # build_extractor checks a given extractor against the input; the seed only applies to new ones
@@ -309,6 +327,8 @@ def stylize(
         style_weight=net.default_style_weight if style_weight is None else style_weight,
         tv_weight=tv_weight,
         autocast_dtype=torch.bfloat16 if precision_used == "bf16" else None,
+        style_loss=style_loss,
+        seed=seed,
     )
     bounds = net.value_range if isinstance(value_range, str) and value_range == "auto" else value_range
     if isinstance(value_range, str) and value_range != "auto":
@@ -371,6 +391,8 @@ def stylize(
                     precision_used,
                     list(bounds) if bounds is not None else None,
                     dev.type,
+                    style_loss,
+                    strength_used if calibrated else None,
                 ],
                 "extractor": net.describe(),
             },
@@ -439,6 +461,11 @@ def stylize(
             )
             level_mask = NF.resize(mask_full, shape) if mask_full is not None else None
             loss.set_mask(level_mask)
+            if calibrated:
+                found = calibrate_weights(
+                    loss, level_content, strength_used, content_weight=content_weight, seed=seed
+                )
+                logger.info("level %d: %s", level, found)
             x = NF.resize(current, shape).detach().clone().requires_grad_(True)
             restart = saved if saved is not None and level == saved.level else None
             if restart is not None:
