@@ -85,7 +85,13 @@ class SpectrogramConvExtractor(FeatureExtractor):
     """Random Conv1d filters over a log-magnitude spectrogram ``(B, bins, frames)``.
 
     Layers: ``conv``/``relu`` (one branch) or ``conv_d{d}``/``relu_d{d}`` per dilation ``d``;
-    all branches read the spectrogram in parallel.
+    all branches read the spectrogram in parallel. Two layers read the spectrogram itself:
+
+    * ``spectrum``: the log-magnitudes with one constant channel appended ``(B', bins + 1, frames)``.
+      Its Gram holds, besides the bins' second moments, the row of their means over frames: the
+      long-term spectrum, which a style term on this layer matches directly.
+    * ``envelope``: the mean log-magnitude of each frame ``(B', 1, frames)``, a loudness
+      envelope; as the content layer it keeps the content's rhythm and syllables but not its timbre.
     """
 
     default_style_weight = 1e4
@@ -110,6 +116,8 @@ class SpectrogramConvExtractor(FeatureExtractor):
         for name, conv in zip(self.bank.names, self.bank.convs, strict=True):
             self.layers[name] = conv
             self.layers[name.replace("conv", "relu")] = nn.ReLU()
+        self.layers["spectrum"] = nn.Identity()
+        self.layers["envelope"] = nn.Identity()
         relus = [n.replace("conv", "relu") for n in self.bank.names]
         self.default_content_layers = tuple(relus)
         self.default_style_layers = {n: 1.0 for n in relus}
@@ -126,6 +134,10 @@ class SpectrogramConvExtractor(FeatureExtractor):
         wanted = self.check_layers(layers)
         spec = self.spectrogram(x)
         out: dict[str, torch.Tensor] = {}
+        if "spectrum" in wanted:
+            out["spectrum"] = torch.cat([spec, torch.ones_like(spec[:, :1])], dim=1)
+        if "envelope" in wanted:
+            out["envelope"] = spec.mean(dim=1, keepdim=True)
         for name, conv in zip(self.bank.names, self.bank.convs, strict=True):
             relu = name.replace("conv", "relu")
             if name in wanted or relu in wanted:
