@@ -56,6 +56,11 @@ def configs(channels: int) -> dict[str, dict[str, Any]]:
             "content_layers": ["envelope"],
             "style_layers": {"relu": 1.0, "spectrum": 1.0},
         },
+        "content envelope, style spectrum": {
+            "extractor": spec(),
+            "content_layers": ["envelope"],
+            "style_layers": ["spectrum"],
+        },
         "content relu+envelope, style relu + spectrum": {
             "extractor": spec(),
             "content_layers": ["relu", "envelope"],
@@ -73,6 +78,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=0, help="working rate (default: the content's)")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--only", nargs="*")
+    parser.add_argument("--style-weights", nargs="*", type=float, default=[0.0], help="0: the extractor's")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--save", type=Path, help="folder for result WAVs")
     args = parser.parse_args()
@@ -100,7 +106,12 @@ def main() -> None:
         "reference: style under the content's envelope", rows["reference: style under the content's envelope"]
     )
     ct, st = torch.from_numpy(c.astype(np.float32)), torch.from_numpy(s.astype(np.float32))
-    for name, cfg in configs(c.shape[0]).items():
+    grid = [
+        (name if not w else f"{name}, style weight {w:g}", {**cfg, **({"style_weight": w} if w else {})})
+        for name, cfg in configs(c.shape[0]).items()
+        for w in args.style_weights
+    ]
+    for name, cfg in grid:
         if args.only and not any(o in name for o in args.only):
             continue
         t0 = time.perf_counter()

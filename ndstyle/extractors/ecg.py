@@ -135,6 +135,9 @@ class ECGExtractor(FeatureExtractor):
         projection: optional :class:`LeadProjection` applied to the input first.
         monitor: ``(low, high)`` Hz of the ``monitor`` layer.
         wander: cutoff (Hz) of the ``wander`` layer; muscle: cutoff (Hz) of the ``muscle`` layer.
+        leads: input channels (default: the backbone's). A one-channel backbone (e.g. trained with
+            ``ndstyle train`` on single leads) reads every lead on its own (leads folded into the
+            batch), so a backbone layer of ``F`` filters gives ``leads * F`` channels.
 
     """
 
@@ -149,6 +152,7 @@ class ECGExtractor(FeatureExtractor):
         monitor: tuple[float, float] = MONITOR_BAND,
         wander: float = WANDER_CUTOFF,
         muscle: float = MUSCLE_CUTOFF,
+        leads: int | None = None,
     ) -> None:
         if backbone.spatial_dims != 1:
             raise OptionError(
@@ -156,8 +160,14 @@ class ECGExtractor(FeatureExtractor):
             )
         if sample_rate <= 0:
             raise OptionError(f"sample_rate must be > 0 Hz, got {sample_rate}")
-        super().__init__(1, backbone.in_channels)
+        leads = backbone.in_channels if leads is None else leads
+        if backbone.in_channels not in (1, leads):
+            raise OptionError(
+                f"the ECG backbone takes {backbone.in_channels} channels; give 1 (per lead) or {leads}"
+            )
+        super().__init__(1, leads)
         self.backbone = backbone
+        self.per_lead = backbone.in_channels == 1 and leads > 1
         self.projection = projection
         self.sample_rate = float(sample_rate)
         self.monitor, self.wander_cutoff = monitor, wander
@@ -196,7 +206,10 @@ class ECGExtractor(FeatureExtractor):
             else:
                 out["muscle"] = fft_filter(x, self.sample_rate, self.muscle_cutoff, None, pad=pad)
         rest = [n for n in wanted if n not in self.BANDS]
-        if rest:
+        if rest and self.per_lead:  # one-lead backbone: every lead on its own, leads folded into the batch
+            folded = self.backbone(x.reshape(-1, 1, x.shape[-1]), rest)
+            out.update({k: v.reshape(x.shape[0], -1, v.shape[-1]) for k, v in folded.items()})
+        elif rest:
             out.update(self.backbone(x, rest))
         return out
 
@@ -240,7 +253,7 @@ def build_ecg_extractor(
             [0.0] * leads if mean is None else [float(v) for v in torch.as_tensor(mean).reshape(-1)],
             [1.0] * leads if std is None else [float(v) for v in torch.as_tensor(std).reshape(-1)],
         )
-    return ECGExtractor(backbone, sample_rate, projection=projection, **band_options)
+    return ECGExtractor(backbone, sample_rate, projection=projection, leads=leads, **band_options)
 
 
 def _ecg(
