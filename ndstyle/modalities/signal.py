@@ -18,20 +18,20 @@ content's beat timing.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from ..errors import InputFileError, OptionError
 from ..extractors.convnd import ConvNdExtractor
-from .base import LoadedInput, Modality
+from ..options import TransferOptions
+from .base import Loaded, Modality, Prepared, standard_info
 
 _RATE = re.compile(r"#\s*sample_rate\s*=\s*([0-9.]+)", re.IGNORECASE)
 _TIME_COLUMNS = ("time", "t", "seconds", "time_s", "sec")
@@ -134,28 +134,21 @@ class SignalModality(Modality):
     spatial_dims = 1
     description = "physiological signals (WFDB .hea/.dat, CSV with lead names)"
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        g = parser.add_argument_group("signals (.hea .csv)")
-        g.add_argument(
-            "--sample-rate",
-            type=float,
-            default=None,
-            metavar="HZ",
-            help="sample rate of CSV inputs without a '# sample_rate=' line",
-        )
+    defaults: ClassVar[dict[str, Any]] = {"init": "content", "scales": 1, "steps": DEFAULT_STEPS}
+    stylize_defaults: ClassVar[dict[str, Any]] = {"value_range": None}
 
-    def load(self, path: Path, args: argparse.Namespace) -> LoadedInput:
+    def load(self, path: Path, options: TransferOptions | None = None) -> Loaded:
         """Read and standardise each lead: ``(leads, samples)`` float32 with mean 0, std 1."""
-        values, meta = read_signal(path, getattr(args, "sample_rate", None))
+        values, meta = read_signal(path, options.sample_rate if options is not None else None)
         mean = values.mean(axis=1, keepdims=True)
         std = values.std(axis=1, keepdims=True)
         std[std == 0] = 1.0
         meta.update(mean=mean, std=std, samples=values.shape[1])
-        return LoadedInput(torch.from_numpy(((values - mean) / std).astype(np.float32)), meta, path)
+        return Loaded(torch.from_numpy(((values - mean) / std).astype(np.float32)), meta, path)
 
-    def load_style(self, path: Path, content: LoadedInput, args: argparse.Namespace) -> LoadedInput:
+    def load_style(self, path: Path, content: Loaded, options: TransferOptions | None = None) -> Loaded:
         """Read a style, resampled to the content's rate, with the content's number of leads."""
-        style = self.load(path, args)
+        style = self.load(path, options)
         rate_in, rate_out = style.meta["sample_rate"], content.meta["sample_rate"]
         x = style.tensor.numpy().astype(np.float64)
         if rate_in != rate_out:
@@ -173,30 +166,26 @@ class SignalModality(Modality):
                     f"{leads} leads or one lead"
                 )
             x = np.repeat(x.mean(axis=0, keepdims=True), leads, axis=0)
-        return LoadedInput(torch.from_numpy(x.astype(np.float32)), style.meta, path)
+        return Loaded(torch.from_numpy(x.astype(np.float32)), style.meta, path)
 
-    def stylize_defaults(self, args: argparse.Namespace) -> dict[str, Any]:
-        return {"init": "content", "scales": 1, "steps": DEFAULT_STEPS, "value_range": None}
-
-    def transfer(
-        self,
-        content: LoadedInput,
-        styles: list[LoadedInput],
-        args: argparse.Namespace,
-        options: dict[str, Any],
+    def build_extractor(
+        self, content: Loaded, styles: list[Loaded], options: TransferOptions, **builder_options: Any
     ) -> Any:
-        """Stylize with :func:`ecg_extractor` unless another extractor was asked for."""
-        from ..engine import stylize
+        """:func:`ecg_extractor` sized from the content's rate unless another extractor is named."""
+        if options.extractor is None:
+            return ecg_extractor(content.meta["sample_rate"], content.tensor.shape[0], seed=options.seed)
+        return super().build_extractor(content, styles, options, **builder_options)
 
-        options = dict(options)
-        if options.get("extractor") is None:
-            options["extractor"] = ecg_extractor(
-                content.meta["sample_rate"], content.tensor.shape[0], seed=int(options.get("seed", 0))
-            )
-            options.setdefault("content_layers", ["relu2_2"])
-        return stylize(content.tensor, [s.tensor for s in styles], **options)
+    def prepare(self, content: Loaded, styles: list[Loaded], options: TransferOptions) -> Prepared:
+        """The ECG extractor's content layer is its shallow ``relu2_2`` (keeps the beat shapes)."""
+        prepared = super().prepare(content, styles, options)
+        if options.extractor is None and options.content_layers is None:
+            prepared.kwargs["content_layers"] = ["relu2_2"]
+        return prepared
 
-    def save(self, path: Path, result: torch.Tensor, content: LoadedInput, args: argparse.Namespace) -> None:
+    def save(
+        self, path: Path, result: torch.Tensor, content: Loaded, options: TransferOptions | None = None
+    ) -> None:
         """Undo the standardisation and write in the content's format, rate, leads and units."""
         meta = content.meta
         values = result.detach().double().cpu().numpy() * meta["std"] + meta["mean"]
@@ -260,9 +249,7 @@ class SignalModality(Modality):
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def preview(
-        self, path: Path, content: LoadedInput, styles: list[LoadedInput], result: torch.Tensor
-    ) -> None:
+    def preview(self, path: Path, content: Loaded, styles: list[Loaded], result: torch.Tensor) -> None:
         """The leads (up to 6) of content, styles and result, in physical units."""
         import matplotlib
 
@@ -294,12 +281,16 @@ class SignalModality(Modality):
 
     def info(self, path: Path) -> dict[str, Any]:
         values, meta = read_signal(path)
-        return {
-            "shape (leads, samples)": values.shape,
-            "sample rate": meta["sample_rate"],
-            "leads": ", ".join(meta["lead_names"]),
-            "units": ", ".join(meta["units"]),
-        }
+        return standard_info(
+            channels=values.shape[0],
+            shape=(values.shape[1],),
+            spacing=(1.0 / meta["sample_rate"],),
+            unit="s",
+            dtype=str(meta.get("fmt") or meta.get("dtype") or "float64"),
+            sample_rate=meta["sample_rate"],
+            leads=", ".join(meta["lead_names"]),
+            units=", ".join(meta["units"]),
+        )
 
 
 MODALITY = SignalModality()
