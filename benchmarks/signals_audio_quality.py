@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=0, help="working rate (default: the content's)")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--only", nargs="*")
+    parser.add_argument("--content-weight", type=float, default=1.0)
+    parser.add_argument("--init", default="content", choices=("content", "noise", "style"))
     parser.add_argument("--style-weights", nargs="*", type=float, default=[0.0], help="0: the extractor's")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--save", type=Path, help="folder for result WAVs")
@@ -107,7 +109,10 @@ def main() -> None:
     )
     ct, st = torch.from_numpy(c.astype(np.float32)), torch.from_numpy(s.astype(np.float32))
     grid = [
-        (name if not w else f"{name}, style weight {w:g}", {**cfg, **({"style_weight": w} if w else {})})
+        (
+            name if not w else f"{name}, style weight {w:g}",
+            {**cfg, **({"style_weight": w} if w else {}), "content_weight": args.content_weight},
+        )
         for name, cfg in configs(c.shape[0]).items()
         for w in args.style_weights
     ]
@@ -116,10 +121,12 @@ def main() -> None:
             continue
         t0 = time.perf_counter()
         res = stylize(
-            ct, [st], init="content", scales=1, steps=args.steps, value_range=None, progress=False, **cfg
+            ct, [st], init=args.init, scales=1, steps=args.steps, value_range=None, progress=False, **cfg
         )
         rep = audio_report(c, [s], res.output.double().numpy(), rate)
         rep["seconds"] = round(time.perf_counter() - t0, 1)
+        name = name if args.init == "content" else f"{name}, init {args.init}"
+        name = name if args.content_weight == 1 else f"{name}, content weight {args.content_weight:g}"
         rows[name] = rep
         show(name, rep)
         if args.save:

@@ -30,7 +30,7 @@ def standardise(x: np.ndarray) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
 
 
 def configs(
-    rate: float, names: list[str], mean: np.ndarray, std: np.ndarray, seed: int
+    rate: float, names: list[str], mean: np.ndarray, std: np.ndarray, seed: int, backbone: Path | None = None
 ) -> dict[str, dict[str, Any]]:
     leads = len(names)
     firsts = {f"relu{b}_1": 0.25 for b in range(1, 5)}
@@ -69,6 +69,18 @@ def configs(
             **out["monitor + bands + limb projection"],
             "style_weight": sw,
         }
+    if backbone is not None:
+        from ndstyle.extractors import ConvNdExtractor
+
+        trained = ConvNdExtractor.from_file(backbone, spatial_dims=1, in_channels=1)
+        random = ConvNdExtractor(trained.config, seed=seed)
+        for label, net in (("trained", trained), ("random", random)):
+            out[f"per-lead {label} backbone + bands + limb projection, style weight 1000"] = {
+                "extractor": ecg(backbone=net, **proj),
+                "content_layers": ["monitor"],
+                "style_layers": {**firsts, "wander": 1.0, "muscle": 1.0},
+                "style_weight": 1e3,
+            }
     return out
 
 
@@ -79,6 +91,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*")
+    parser.add_argument("--backbone", type=Path, help="a one-lead ConvNd trained with `ndstyle train`")
+    parser.add_argument(
+        "--band-scaled-style",
+        action="store_true",
+        help="scale each style lead so that its 0.5-40 Hz band has the content's power",
+    )
     parser.add_argument("--save", type=Path, help="folder for the result arrays (.npy)")
     args = parser.parse_args()
     c, meta = read_signal(args.data / "ecg_content.csv")
@@ -86,6 +104,13 @@ def main() -> None:
     rate, names = meta["sample_rate"], meta["lead_names"]
     ct, cm, cs = standardise(c)
     st, _, _ = standardise(s)
+    if args.band_scaled_style:
+        from ndstyle.metrics.signal import bandpass
+
+        gain = bandpass(ct.double().numpy(), rate, 0.5, 40).std(1) / bandpass(
+            st.double().numpy(), rate, 0.5, 40
+        ).std(1)
+        st = st * torch.from_numpy(gain[:, None]).float()
     rows: dict[str, Any] = {}
     from signals_data import electrode_noise, leads_from_electrodes
 
@@ -94,7 +119,7 @@ def main() -> None:
         c, [s], c + noise[:, : c.shape[1]], rate, names
     )
     show("reference: content + the style's noise", rows["reference: content + the style's noise"])
-    for name, cfg in configs(rate, names, cm, cs, args.seed).items():
+    for name, cfg in configs(rate, names, cm, cs, args.seed, args.backbone).items():
         if args.only and not any(o in name for o in args.only):
             continue
         cfg = dict(cfg)
@@ -118,6 +143,7 @@ def main() -> None:
         r = out.detach().double().numpy() * cs + cm
         rep = ecg_report(c, [s], r, rate, names)
         rep["seconds"] = round(seconds, 1)
+        name = f"{name}, band-scaled style" if args.band_scaled_style else name
         rows[name] = rep
         show(name, rep)
         if args.save:

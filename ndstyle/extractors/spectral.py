@@ -90,8 +90,9 @@ class SpectrogramConvExtractor(FeatureExtractor):
     * ``spectrum``: the log-magnitudes with one constant channel appended ``(B', bins + 1, frames)``.
       Its Gram holds, besides the bins' second moments, the row of their means over frames: the
       long-term spectrum, which a style term on this layer matches directly.
-    * ``envelope``: the mean log-magnitude of each frame ``(B', 1, frames)``, a loudness
-      envelope; as the content layer it keeps the content's rhythm and syllables but not its timbre.
+    * ``envelope``: the log energy of each frame ``log(1e-4 + mean |X|^2)`` ``(B', 1, frames)``, a
+      loudness envelope; as the content layer it keeps the content's rhythm and syllables but not
+      its timbre.
     """
 
     default_style_weight = 1e4
@@ -136,8 +137,8 @@ class SpectrogramConvExtractor(FeatureExtractor):
         out: dict[str, torch.Tensor] = {}
         if "spectrum" in wanted:
             out["spectrum"] = torch.cat([spec, torch.ones_like(spec[:, :1])], dim=1)
-        if "envelope" in wanted:
-            out["envelope"] = spec.mean(dim=1, keepdim=True)
+        if "envelope" in wanted:  # log frame energy, from log(1 + |X|)
+            out["envelope"] = torch.log(torch.expm1(spec).pow(2).mean(dim=1, keepdim=True) + 1e-4)
         for name, conv in zip(self.bank.names, self.bank.convs, strict=True):
             relu = name.replace("conv", "relu")
             if name in wanted or relu in wanted:
@@ -195,6 +196,15 @@ class SpectralExtractor(SpectrogramConvExtractor):
         )
         self.n_fft, self.hop = n_fft, hop
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        # measured on real speech -> rain (docs/signals.md): content on the loudness envelope, style
+        # on the random filters plus the long-term spectrum moves the timbre (1/3-octave distance to
+        # the style 0.11 of the content's) and keeps the rhythm (envelope correlation 0.88);
+        # content on ``relu`` keeps the speech's spectrum (0.80)
+        self.default_content_layers = ("envelope",)
+        self.default_style_layers = {
+            **{n.replace("conv", "relu"): 1.0 for n in self.bank.names},
+            "spectrum": 1.0,
+        }
 
     def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, T)`` -> ``(B * C, bins, frames)`` log magnitudes."""
