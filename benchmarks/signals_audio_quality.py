@@ -46,21 +46,34 @@ def configs(channels: int) -> dict[str, dict[str, Any]]:
     def spec(**kw: Any) -> SpectralExtractor:
         return SpectralExtractor(channels, **kw)
 
+    relu = {"content_layers": ["relu"], "style_layers": ["relu"]}
+    default = {"content_layers": ["envelope"], "style_layers": {"relu": 1.0, "spectrum": 1.0}}
     out: dict[str, dict[str, Any]] = {
-        "today (512 filters, n_fft 1024, content relu, style relu)": {"extractor": spec()},
-        "4096 filters": {"extractor": spec(filters=4096)},
-        "style relu + spectrum": {"extractor": spec(), "style_layers": {"relu": 1.0, "spectrum": 1.0}},
-        "content envelope, style relu": {"extractor": spec(), "content_layers": ["envelope"]},
-        "content envelope, style relu + spectrum": {
+        "today (512 filters, n_fft 1024, content relu, style relu)": {"extractor": spec(), **relu},
+        "4096 filters, content relu, style relu": {"extractor": spec(filters=4096), **relu},
+        "style relu + spectrum": {
             "extractor": spec(),
-            "content_layers": ["envelope"],
+            "content_layers": ["relu"],
             "style_layers": {"relu": 1.0, "spectrum": 1.0},
         },
+        "content envelope, style relu": {
+            "extractor": spec(),
+            "content_layers": ["envelope"],
+            "style_layers": ["relu"],
+        },
+        "content envelope, style relu + spectrum": {"extractor": spec(), **default},
         "content envelope, style spectrum": {
             "extractor": spec(),
             "content_layers": ["envelope"],
             "style_layers": ["spectrum"],
         },
+        "default recipe, 4096 filters": {"extractor": spec(filters=4096), **default},
+        "default recipe, multiscale (dilations 1-8)": {
+            "extractor": spec(dilations=(1, 2, 4, 8)),
+            "content_layers": ["envelope"],
+            "style_layers": {**{f"relu_d{d}": 1.0 for d in (1, 2, 4, 8)}, "spectrum": 1.0},
+        },
+        "default recipe, n_fft 2048 hop 1024": {"extractor": spec(n_fft=2048, hop=1024), **default},
         "content relu+envelope, style relu + spectrum": {
             "extractor": spec(),
             "content_layers": ["relu", "envelope"],
