@@ -118,6 +118,9 @@ def test_fft_filter_matches_scipy_filtfilt_inside() -> None:
 
 
 def test_ecg_extractor_layers_and_registry() -> None:
+    from ndstyle.extractors import available_extractors
+
+    assert "ecg" in available_extractors()
     ex = build_extractor("ecg", spatial_dims=1, in_channels=12, sample_rate=RATE, lead_names=LEADS)
     x = torch.randn(1, 12, 1000)
     feats = ex(x, ["monitor", "wander", "muscle", "relu1_1"])

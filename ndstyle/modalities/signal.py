@@ -204,7 +204,7 @@ class SignalModality(Modality):
         The content's lead names and standardisation let it rebuild III, aVR, aVL and aVF from I
         and II (the optimisation moves only independent leads).
         """
-        if options.extractor is None:
+        if options.extractor in (None, "ecg"):
             from ..extractors.ecg import build_ecg_extractor
 
             meta = content.meta
