@@ -36,7 +36,7 @@ def configs(
     firsts = {f"relu{b}_1": 0.25 for b in range(1, 5)}
 
     def ecg(**kw: Any) -> Any:
-        return build_ecg_extractor(rate, leads, seed=seed, **kw)
+        return build_ecg_extractor(rate, leads, seed=seed, **{"backbone_input": "raw", **kw})
 
     proj = {"lead_names": names, "mean": mean.ravel(), "std": std.ravel()}
     out: dict[str, dict[str, Any]] = {
@@ -67,6 +67,17 @@ def configs(
     for sw in (1e3, 1e5):
         out[f"monitor + bands + limb projection, style weight {sw:g}"] = {
             **out["monitor + bands + limb projection"],
+            "style_weight": sw,
+        }
+    out["default, backbone reads outside the monitoring band"] = {
+        "extractor": ecg(backbone_input="outside-monitor", **proj),
+        "content_layers": ["monitor"],
+        "style_layers": {**firsts, "wander": 1.0, "muscle": 1.0},
+        "style_weight": 1e3,
+    }
+    for sw in (1e4, 1e5):
+        out[f"default, backbone reads outside the monitoring band, style weight {sw:g}"] = {
+            **out["default, backbone reads outside the monitoring band"],
             "style_weight": sw,
         }
     if backbone is not None:

@@ -221,8 +221,9 @@ class SignalModality(Modality):
     def prepare(self, content: Loaded, styles: list[Loaded], options: TransferOptions) -> Prepared:
         """The content cost reads the 0.5-40 Hz band sample by sample (beat shapes and polarity).
 
-        Style: the ConvNd's first ReLUs plus the wander (< 0.5 Hz) and muscle (> 40 Hz) bands
-        (the extractor's defaults); measured in docs/signals.md.
+        Style: the ConvNd's first ReLUs (reading the input outside 0.5-40 Hz, so the style's own
+        beats do not count) plus the wander (< 0.5 Hz) and muscle (> 40 Hz) bands (the extractor's
+        defaults, style weight 1e3); measured in docs/signals.md.
         """
         return super().prepare(content, styles, options)
 
