@@ -18,7 +18,7 @@ from typing import Any, Literal
 import torch
 
 from . import functional as NF
-from ._checks import check_positive, look_up_option, spatial_dims_of
+from ._checks import check_positive, check_stylize_arguments, look_up_option, spatial_dims_of
 from .checkpoint import RunState, check_fingerprint, fingerprint, load_run_state, save_run_state
 from .errors import InterruptedRun, NonFiniteCostError, OptionError, ShapeError
 from .extractors import FeatureExtractor, build_extractor
@@ -248,6 +248,9 @@ def stylize(
         InterruptedRun: Ctrl-C; its ``result`` holds the best iterate so far.
 
     """
+    check_stylize_arguments(
+        content, style, steps=steps, coarse_steps=coarse_steps, value_range=value_range, mask=mask, init=init
+    )
     content_b = _as_batched(content, "content")
     spatial_dims = content_b.ndim - 2
     styles = [style] if isinstance(style, torch.Tensor) else list(style)

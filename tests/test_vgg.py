@@ -71,10 +71,13 @@ def test_no_weights_error_lists_paths_and_ways(no_weights):
     assert str(Path(torch.hub.get_dir()) / "checkpoints") in text
 
 
-def test_fake_torchvision_checkpoint_in_hub_cache_is_found(no_weights, tmp_path):
+def test_fake_torchvision_checkpoint_in_hub_cache_is_found(no_weights, tmp_path, monkeypatch):
     hub = Path(torch.hub.get_dir()) / "checkpoints"
     hub.mkdir(parents=True)
     torch.save(fake_torchvision_state("vgg16"), hub / "vgg16-397923af.pth")
+    with pytest.raises(WeightsIntegrityError, match="397923af"):  # a fake's bytes miss its name's hash
+        build_extractor("auto", spatial_dims=2, in_channels=3, pooling="avg")
+    monkeypatch.setattr(vgg, "verify_hash_in_name", lambda path, expected=None: None)
     net = build_extractor("auto", spatial_dims=2, in_channels=3, pooling="avg")
     assert net.variant == "vgg16" and net.preprocessing == "imagenet" and net.pooling == "avg"
     assert "torchvision" in net.describe()

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .._checks import look_up_option
-from ..errors import OptionError, WeightsIntegrityError, WeightsNotFoundError
+from ..errors import OptionError, OutputFileError, WeightsIntegrityError, WeightsNotFoundError
 from ..weights import (
     WeightsInfo,
     load_torch_checkpoint,
@@ -38,6 +38,7 @@ from ..weights import (
     register_weights,
     save_weights,
     sha256_file,
+    verify_hash_in_name,
 )
 from . import register_extractor, register_weights_loader
 from .base import FeatureExtractor
@@ -79,7 +80,7 @@ TORCHVISION = {
                 "run 'ndstyle weights download vgg19' (548 MB from download.pytorch.org)",
                 "or copy vgg19-dcbb9e9d.pth into torch hub's cache ($TORCH_HOME/hub/checkpoints)",
             ),
-            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet"},
+            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet", "torch_hub": True},
         )
     ),
     "vgg16": register_weights(
@@ -94,7 +95,7 @@ TORCHVISION = {
                 "run 'ndstyle weights download vgg16' (528 MB from download.pytorch.org)",
                 "or copy vgg16-397923af.pth into torch hub's cache ($TORCH_HOME/hub/checkpoints)",
             ),
-            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet"},
+            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet", "torch_hub": True},
         )
     ),
 }
@@ -269,6 +270,8 @@ def from_torchvision_checkpoint(
         pooling: ``"max"`` or ``"avg"``.
 
     """
+    registered = [i.sha256 for i in TORCHVISION.values() if i.file_name == Path(path).name]
+    verify_hash_in_name(path, registered[0] if registered else None)  # vgg19-dcbb9e9d.pth: its hash
     state = load_torch_checkpoint(path)
     found = variant_of_checkpoint(state)
     if variant is not None and found != variant:
@@ -366,7 +369,11 @@ def offline_weights_path(*, convert: bool = True) -> tuple[Path | None, list[Pat
     if onnx_path is None or not convert:
         return None, looked
     cached.parent.mkdir(parents=True, exist_ok=True)
-    convert_offline_onnx(onnx_path, cached)
+    try:
+        convert_offline_onnx(onnx_path, cached)
+    except OutputFileError:
+        if not cached.is_file():  # else another process (a batch worker) converted it meanwhile
+            raise
     return cached, looked
 
 

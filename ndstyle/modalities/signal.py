@@ -95,7 +95,8 @@ def _read_csv(path: Path, sample_rate: float | None) -> tuple[np.ndarray, dict[s
             rate = float(match.group(1))
     time_column = header[0] if header[0].lower() in _TIME_COLUMNS and len(header) > 1 else None
     if rate is None and time_column is not None and values.shape[0] > 1:
-        rate = float(1.0 / np.median(np.diff(values[:, 0])))
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 or NaN spacing: refused below
+            rate = float(np.float64(1.0) / np.median(np.diff(values[:, 0])))
     if rate is None:
         raise InputFileError(
             f"{str(path)!r}: no sample rate; add a '# sample_rate=HZ' line or pass --sample-rate"
@@ -149,9 +150,26 @@ def read_signal(path: Path, sample_rate: float | None = None) -> tuple[np.ndarra
         raise InputFileError(f"{str(path)!r} does not exist or is not a file")
     suffix = path.suffix.lower()
     values, meta = _read_wfdb(path) if suffix == ".hea" else _read_csv(path, sample_rate)
+    rate = meta["sample_rate"]
+    if not (np.isfinite(rate) and 0 < rate <= 1e6):
+        raise InputFileError(
+            f"{str(path)!r}: sample rate {rate:g} Hz (from the file, or its time column) is not a positive "
+            f"finite number up to 1e6; fix the file or pass --sample-rate"
+        )
     if values.size == 0 or not np.isfinite(values).all():
         raise InputFileError(f"{str(path)!r} is empty or holds NaN/infinite samples")
     return values, meta
+
+
+def check_record_name(output: Path) -> str:
+    """The WFDB record name of ``output`` (``out.hea`` -> ``out``); WFDB allows letters, digits, - and _."""
+    stem = output.name[: -len(output.suffix)] if output.suffix else output.name
+    if not re.fullmatch(r"[-\w]+", stem):
+        raise OptionError(
+            f"output {str(output)!r}: a WFDB record name may hold only letters, digits, '-' and '_' "
+            f"(got {stem!r})"
+        )
+    return stem
 
 
 class SignalModality(Modality):
@@ -266,40 +284,53 @@ class SignalModality(Modality):
     def _write_wfdb(path: Path, values: np.ndarray, meta: dict[str, Any]) -> None:
         """Write ``record.hea`` + ``record.dat``; ``path`` may be an atomic temporary ``.hea``.
 
-        WFDB names the signal file after the record, so the record is written under the final
-        name (recovered from :func:`ndstyle.io.atomic.atomic_output`'s ``.{stem}.XXXX.part.hea``)
-        in a scratch folder; the ``.dat`` is moved next to the result and the header is copied
-        to ``path``.
+        WFDB names the signal file after the record and writes its name into the header, so the
+        record is written under the final name (:func:`ndstyle.io.atomic.final_path`) in a scratch
+        folder; the header is copied to ``path`` and the ``.dat`` becomes a companion of it
+        (:func:`ndstyle.io.atomic.companion`): both appear together, or neither.
         """
         import wfdb
 
-        name = path.name
-        if name.startswith(".") and ".part" in name:
-            stem = Path(name[1:].rsplit(".part", 1)[0].rsplit(".", 1)[0]).stem  # .{out.name}.XXXX.part.hea
-        else:
-            stem = path.stem
+        from ..io.atomic import companion, final_path
+
+        final = final_path(path)
+        stem = check_record_name(final)
         fmt = meta.get("fmt") or ["16"] * values.shape[0]
         scratch = tempfile.mkdtemp(prefix=".ndstyle-wfdb-", dir=path.parent)
         try:
-            wfdb.wrsamp(
-                stem,
-                fs=meta["sample_rate"],
-                units=list(meta["units"]),
-                sig_name=list(meta["lead_names"]),
-                p_signal=np.ascontiguousarray(values.T),
-                fmt=[str(f) for f in fmt][: values.shape[0]],
-                comments=list(meta.get("comments", [])) or None,
-                write_dir=scratch,
-            )
-            for produced in Path(scratch).iterdir():
+            try:
+                wfdb.wrsamp(
+                    stem,
+                    fs=meta["sample_rate"],
+                    units=list(meta["units"]),
+                    sig_name=list(meta["lead_names"]),
+                    p_signal=np.ascontiguousarray(values.T),
+                    fmt=[str(f) for f in fmt][: values.shape[0]],
+                    comments=list(meta.get("comments", [])) or None,
+                    write_dir=scratch,
+                )
+            except (ValueError, TypeError) as error:
+                raise OptionError(f"cannot write WFDB record {str(final)!r}: {error}") from error
+            for produced in sorted(Path(scratch).iterdir()):
                 if produced.suffix == ".hea":
                     shutil.copyfile(produced, path)
                 else:
-                    os.replace(produced, path.parent / produced.name)
-        except (ValueError, TypeError) as error:
-            raise OptionError(f"cannot write WFDB record {stem!r}: {error}") from error
+                    os.replace(produced, companion(path, final.parent / produced.name))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def marked(self, output: Path, mark: str) -> Path:
+        """``out.hea`` -> ``out_<mark>.hea`` (a WFDB record name holds no '.'); CSV as usual."""
+        if output.suffix.lower() == ".hea":
+            return output.with_name(f"{output.stem}_{mark}{output.suffix}")
+        return super().marked(output, mark)
+
+    def output_companions(self, output: Path) -> list[Path]:
+        """A WFDB record ``out.hea`` also writes ``out.dat`` (checked before any work)."""
+        if output.suffix.lower() != ".hea":
+            return []
+        check_record_name(output)
+        return [output.with_suffix(".dat")]
 
     def preview(self, path: Path, content: Loaded, styles: list[Loaded], result: torch.Tensor) -> None:
         """Every lead in the standard 12-lead layout with units, the result over the content.
