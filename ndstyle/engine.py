@@ -246,7 +246,9 @@ def stylize(
             ``"sliced-wasserstein"`` (random directions seeded by ``seed``) or ``"histogram"``
             (see :data:`ndstyle.losses.STYLE_LOSSES` and ``docs/style-losses.md``).
         strength: in [0, 1], used when ``style_weight`` is ``None``: 0 keeps the content, 1
-            synthesises texture; default :data:`ndstyle.losses.DEFAULT_STRENGTH`. The weights are
+            synthesises texture; default: the extractor's ``default_strength``
+            (:data:`ndstyle.losses.DEFAULT_STRENGTH` for VGG and the random ConvNds; ``None`` for
+            extractors whose ``default_style_weight`` was measured on their field's data). The weights are
             set from the two costs' gradient magnitudes at the start of each level, so the knob
             means the same for every extractor, statistic and pair.
 
@@ -304,9 +306,7 @@ def stylize(
     auto_memory = isinstance(max_memory, str) and max_memory == "auto"
     memory_limit = None if auto_memory else parse_size(max_memory)
 
-    calibrated = style_weight is None
-    strength_used = check_strength(DEFAULT_STRENGTH if strength is None else strength)
-    if not calibrated and strength is not None:
+    if style_weight is not None and strength is not None:
         warnings.warn("strength is ignored because style_weight is given", stacklevel=2)
 
     dev = resolve_device(device)
@@ -317,6 +317,10 @@ def stylize(
         extractor, spatial_dims=spatial_dims, in_channels=content_b.shape[1], **seed_option
     ).to(dev)
     precision_used = resolve_precision(precision, dev, net)
+    if style_weight is None and strength is None:  # the extractor's measured default balance
+        strength = net.default_strength
+    calibrated = style_weight is None and strength is not None
+    strength_used = check_strength(DEFAULT_STRENGTH if strength is None else strength)
     c_layers = list(net.default_content_layers if content_layers is None else content_layers)
     s_layers = net.default_style_layers if style_layers is None else style_layers
     loss = PerceptualLoss(

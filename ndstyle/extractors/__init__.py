@@ -27,7 +27,12 @@ ExtractorBuilder = Callable[..., FeatureExtractor]
 _BUILDERS: dict[str, ExtractorBuilder] = {}
 _WEIGHTS_LOADERS: dict[str, Callable[..., FeatureExtractor]] = {}
 #: Modules imported on first look-up, so that registering extractors costs nothing at import.
-_PLUGIN_MODULES = ("ndstyle.extractors.vgg", "ndstyle.extractors.volume", "ndstyle.extractors.spectral")
+_PLUGIN_MODULES = (
+    "ndstyle.extractors.vgg",
+    "ndstyle.extractors.volume",
+    "ndstyle.extractors.spectral",
+    "ndstyle.extractors.ecg",
+)
 
 
 def register_extractor(name: str, builder: ExtractorBuilder) -> ExtractorBuilder:
