@@ -293,7 +293,10 @@ class TransferOptions:
             "style strength in [0, 1] (0 keeps the content, 1 is texture); sets the weights per level "
             "unless --style-weight is given",
             check=number_in(0, 1),
-            default_text="the extractor's: 0.75 for VGG and random ConvNds; the measured style weight of the ECG and spectral front ends",
+            default_text=(
+                "the extractor's: 0.75 for VGG and random ConvNds; the measured style weight of the "
+                "ECG and spectral front ends"
+            ),
         ),
     )
     style_loss: str = _option(
