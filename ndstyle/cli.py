@@ -32,6 +32,8 @@ class UsageError(OptionError):
 #: A module is imported only when its command runs, so ``ndstyle --help`` stays instant.
 EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("ndstyle.training.cli", "train a ConvNd feature extractor on a folder of your files"),
+    "batch": ("ndstyle.batching.cli", "style many files (folders, a manifest) on local workers or Ray"),
+    "serve": ("ndstyle.web.cli", "open a local web page to style your own files"),
 }
 
 logger = logging.getLogger("ndstyle")
@@ -181,14 +183,15 @@ def cmd_weights(args: argparse.Namespace) -> int:
         if not KNOWN_WEIGHTS:
             print("no named weights are registered")
         for info in KNOWN_WEIGHTS.values():
-            present = "present" if info.cache_path.exists() else "absent"
-            print(f"{info.name}\t{present}\t{info.cache_path}\t{info.source}")
+            found = info.find()
+            present = "present" if found is not None else "absent"
+            print(f"{info.name}\t{present}\t{found or info.cache_path}\t{info.source}")
         return 0
     from ._checks import look_up_option
 
     info = KNOWN_WEIGHTS[look_up_option("weights", args.name, KNOWN_WEIGHTS)]
     if args.weights_command == "path":
-        print(info.cache_path)
+        print(info.find() or info.cache_path)
         return 0
     from .weights import download_weights
 

@@ -8,9 +8,11 @@ iterate is returned.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -18,13 +20,15 @@ from typing import Any, Literal
 import torch
 
 from . import functional as NF
-from ._checks import check_positive, look_up_option, spatial_dims_of
+from ._checks import check_positive, check_stylize_arguments, look_up_option, spatial_dims_of
 from .checkpoint import RunState, check_fingerprint, fingerprint, load_run_state, save_run_state
 from .errors import InterruptedRun, NonFiniteCostError, OptionError, ShapeError
 from .extractors import FeatureExtractor, build_extractor
-from .losses import CostTerms, PerceptualLoss
+from .losses import DEFAULT_STRENGTH, CostTerms, PerceptualLoss, calibrate_weights, check_strength
 from .memory import device_memory, estimate_memory, format_size, parse_size
 from .pyramid import scale_factors, scaled_shape
+
+logger = logging.getLogger(__name__)
 
 InitKind = Literal["content", "noise", "style"]
 
@@ -188,6 +192,8 @@ def stylize(
     checkpoint_every: int = 0,
     resume: bool = False,
     max_memory: int | str | None = "auto",
+    style_loss: str = "gram",
+    strength: float | None = None,
 ) -> StyleTransferResult:
     r"""Neural style transfer (Gatys et al. 2015) on 1-D, 2-D or 3-D inputs.
 
@@ -204,8 +210,8 @@ def stylize(
         style_layers: layers of the style cost, a list (equal :math:`\lambda_l`) or
             ``{layer: lambda_l}`` (default: the extractor's).
         content_weight: :math:`\alpha` (0 synthesises texture only).
-        style_weight: :math:`\beta`; default: the extractor's ``default_style_weight`` (the
-            balance depends on the scale of its features).
+        style_weight: :math:`\beta`; given, it overrides ``strength``; default ``None``: set
+            at each pyramid level from ``strength`` (:func:`ndstyle.losses.calibrate_weights`).
         tv_weight: :math:`\gamma`, total variation over every spatial axis.
         style_blend: one weight per style (default: equal).
         mask: optional ``(*spatial)`` or ``(1, *spatial)`` weights in [0, 1] on the content's grid:
@@ -239,6 +245,15 @@ def stylize(
         max_memory: refuse, before allocating, a run whose estimated peak memory
             (:func:`ndstyle.memory.estimate_memory`) exceeds this many bytes (or ``"8G"``...);
             ``"auto"``: the device's memory; ``None``: no check.
+        style_loss: the style statistic: ``"gram"`` (the seeds'), ``"mean-cov"``,
+            ``"sliced-wasserstein"`` (random directions seeded by ``seed``) or ``"histogram"``
+            (see :data:`ndstyle.losses.STYLE_LOSSES` and ``docs/style-losses.md``).
+        strength: in [0, 1], used when ``style_weight`` is ``None``: 0 keeps the content, 1
+            synthesises texture; default: the extractor's ``default_strength``
+            (:data:`ndstyle.losses.DEFAULT_STRENGTH` for VGG and the random ConvNds; ``None`` for
+            extractors whose ``default_style_weight`` was measured on their field's data). The weights are
+            set from the two costs' gradient magnitudes at the start of each level, so the knob
+            means the same for every extractor, statistic and pair.
 
     Returns:
         A :class:`StyleTransferResult` holding the lowest-cost iterate and the history.
@@ -251,6 +266,9 @@ def stylize(
         InterruptedRun: Ctrl-C; its ``result`` holds the best iterate so far.
 
     """
+    check_stylize_arguments(
+        content, style, steps=steps, coarse_steps=coarse_steps, value_range=value_range, mask=mask, init=init
+    )
     content_b = _as_batched(content, "content")
     spatial_dims = content_b.ndim - 2
     styles = [style] if isinstance(style, torch.Tensor) else list(style)
@@ -291,6 +309,9 @@ def stylize(
     auto_memory = isinstance(max_memory, str) and max_memory == "auto"
     memory_limit = None if auto_memory else parse_size(max_memory)
 
+    if style_weight is not None and strength is not None:
+        warnings.warn("strength is ignored because style_weight is given", stacklevel=2)
+
     dev = resolve_device(device)
     look_up_option("precision", precision, ("auto", "fp32", "bf16"))
     # build_extractor checks a given extractor against the input; the seed only applies to new ones
@@ -299,6 +320,10 @@ def stylize(
         extractor, spatial_dims=spatial_dims, in_channels=content_b.shape[1], **seed_option
     ).to(dev)
     precision_used = resolve_precision(precision, dev, net)
+    if style_weight is None and strength is None:  # the extractor's measured default balance
+        strength = net.default_strength
+    calibrated = style_weight is None and strength is not None
+    strength_used = check_strength(DEFAULT_STRENGTH if strength is None else strength)
     c_layers = list(net.default_content_layers if content_layers is None else content_layers)
     s_layers = net.default_style_layers if style_layers is None else style_layers
     loss = PerceptualLoss(
@@ -309,6 +334,8 @@ def stylize(
         style_weight=net.default_style_weight if style_weight is None else style_weight,
         tv_weight=tv_weight,
         autocast_dtype=torch.bfloat16 if precision_used == "bf16" else None,
+        style_loss=style_loss,
+        seed=seed,
     )
     bounds = net.value_range if isinstance(value_range, str) and value_range == "auto" else value_range
     if isinstance(value_range, str) and value_range != "auto":
@@ -377,6 +404,8 @@ def stylize(
                     precision_used,
                     list(bounds) if bounds is not None else None,
                     dev.type,
+                    style_loss,
+                    strength_used if calibrated else None,
                 ],
                 "extractor": net.describe(),
             },
@@ -452,6 +481,11 @@ def stylize(
             )
             level_mask = NF.resize(mask_full, shape) if mask_full is not None else None
             loss.set_mask(level_mask)
+            if calibrated:
+                found = calibrate_weights(
+                    loss, level_content, strength_used, content_weight=content_weight, seed=seed
+                )
+                logger.info("level %d: %s", level, found)
             x = NF.resize(current, shape).detach().clone().requires_grad_(True)
             restart = saved if saved is not None and level == saved.level else None
             if restart is not None:

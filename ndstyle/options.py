@@ -281,7 +281,29 @@ class TransferOptions:
     style_weight: float | None = _option(
         None,
         OptionSpec(
-            "beta, weight of the style cost", short="-sw", check=number_in(0), default_text="the extractor's"
+            "beta, weight of the style cost (overrides --strength)",
+            short="-sw",
+            check=number_in(0),
+            default_text="from --strength",
+        ),
+    )
+    strength: float | None = _option(
+        None,
+        OptionSpec(
+            "style strength in [0, 1] (0 keeps the content, 1 is texture); sets the weights per level "
+            "unless --style-weight is given",
+            check=number_in(0, 1),
+            default_text=(
+                "the extractor's: 0.75 for VGG and random ConvNds; the measured style weight of the "
+                "ECG and spectral front ends"
+            ),
+        ),
+    )
+    style_loss: str = _option(
+        "gram",
+        OptionSpec(
+            "style statistic (docs/style-losses.md)",
+            choices=("gram", "mean-cov", "sliced-wasserstein", "histogram"),
         ),
     )
     tv_weight: float = _option(0.0, OptionSpec("gamma, total variation", short="-tw", check=number_in(0)))

@@ -204,3 +204,21 @@ def test_docs_api_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     namespace: dict[str, object] = {}
     for block in blocks:
         exec(compile(block, "docs/api.md", "exec"), namespace)  # noqa: S102 - our own documentation
+
+
+def test_weights_list_sees_torch_hubs_cache_like_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ndstyle.extractors.vgg import torchvision_candidates
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    hub_file = tmp_path / "torch" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    assert hub_file in torchvision_candidates("vgg19")  # where run looks
+    assert main(["weights", "list"]) == 0
+    assert "vgg19\tabsent" in capsys.readouterr().out
+    hub_file.parent.mkdir(parents=True)
+    hub_file.write_bytes(b"stand-in")
+    assert main(["weights", "list"]) == 0
+    assert f"vgg19\tpresent\t{hub_file}" in capsys.readouterr().out
+    assert main(["weights", "path", "vgg19"]) == 0
+    assert capsys.readouterr().out.strip() == str(hub_file)

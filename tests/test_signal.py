@@ -78,9 +78,10 @@ def test_wfdb_round_trip(tmp_path: Path) -> None:
     )
     m = SignalModality()
     loaded = m.load(tmp_path / "rec.hea", ns())
-    target = tmp_path / ".out.abc123.part.hea"  # the name atomic_output gives a temporary file
-    m.save(target, loaded.tensor, loaded, ns())
-    target.rename(tmp_path / "out.hea")
+    import ndstyle
+
+    ndstyle.save(tmp_path / "out.hea", loaded.tensor, like=loaded)  # through the atomic temporary
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.dat", "out.hea", "rec.dat", "rec.hea"]
     rec = wfdb.rdrecord(str(tmp_path / "out"))
     assert (
         rec.fs == RATE

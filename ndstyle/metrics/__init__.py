@@ -16,7 +16,11 @@ from typing import Any
 import torch
 
 #: Modality name -> "module:function" of its judge (imported on first use).
-JUDGES: dict[str, str] = {"volume": "ndstyle.metrics.volume:judge"}
+JUDGES: dict[str, str] = {
+    "signal": "ndstyle.metrics.signal:judge",
+    "audio": "ndstyle.metrics.audio:judge",
+    "volume": "ndstyle.metrics.volume:judge",
+}
 
 
 def report(

@@ -72,7 +72,9 @@ class AudioModality(Modality):
     spatial_dims = 1
     description = "audio (soundfile: WAV, FLAC, OGG), mono or multichannel, any rate"
 
-    defaults: ClassVar[dict[str, Any]] = {"init": "content", "scales": 1, "steps": DEFAULT_STEPS}
+    #: waveform mode starts from noise: from the content, 100 L-BFGS steps cannot remove the speech's
+    #: own spectrum (docs/signals.md); Griffin-Lim mode starts from the content's spectrogram
+    defaults: ClassVar[dict[str, Any]] = {"init": "noise", "scales": 1, "steps": DEFAULT_STEPS}
     stylize_defaults: ClassVar[dict[str, Any]] = {"value_range": None}
     default_extractor = "spectral"
 
@@ -162,6 +164,9 @@ class AudioModality(Modality):
             in_channels=channels * bins,
         )
         options.update(extractor=extractor, value_range=(0.0, float("inf")))
+        if options.get("init", "noise") == "noise":
+            logger.info("audio: --audio-mode griffin-lim starts from the content's spectrogram")
+            options["init"] = "content"
         if options.get("optimizer", "lbfgs") == "lbfgs":
             # L-BFGS's first steps overshoot on raw log-magnitudes (the cost becomes inf); Adam with
             # a step of 0.02 log-units is stable.
@@ -210,31 +215,13 @@ class AudioModality(Modality):
         sf.write(str(path), data.T, meta["sample_rate"], subtype=subtype, format=container)
 
     def preview(self, path: Path, content: Loaded, styles: list[Loaded], result: torch.Tensor) -> None:
-        """Waveforms (top) and log spectrograms (bottom) of content, styles and result."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        """Waveforms (top) and spectrograms (bottom) of content, styles and result on one dB scale."""
+        from ..signal_plots import audio_figure
 
         rate = content.meta["working_rate"]
-        columns = [("content", content.tensor), *[(f"style {i + 1}", s.tensor) for i, s in enumerate(styles)]]
-        columns.append(("result", result))
-        fig, axes = plt.subplots(2, len(columns), figsize=(3.6 * len(columns), 5.2), squeeze=False)
-        for col, (title, tensor) in enumerate(columns):
-            x = tensor.detach().float().cpu().numpy()
-            t = np.arange(x.shape[1]) / rate
-            for channel in x:
-                axes[0, col].plot(t, channel, linewidth=0.3)
-            axes[0, col].set_title(title)
-            axes[0, col].set_xlabel("time (s)")
-            axes[0, col].set_ylim(-1.05, 1.05)
-            nfft = min(1024, max(16, 2 ** int(np.log2(max(16, x.shape[1] // 8)))))
-            axes[1, col].specgram(x.mean(axis=0), NFFT=nfft, Fs=rate, noverlap=nfft // 2, cmap="magma")
-            axes[1, col].set_xlabel("time (s)")
-            axes[1, col].set_ylabel("Hz")
-        fig.tight_layout()
-        fig.savefig(path, dpi=80, format="png")
-        plt.close(fig)
+        panels = [("content", content.tensor), *[(f"style {i + 1}", s.tensor) for i, s in enumerate(styles)]]
+        panels.append(("result", result))
+        audio_figure(path, [(t, x.detach().double().cpu().numpy()) for t, x in panels], rate)
 
     def info(self, path: Path) -> dict[str, Any]:
         """Channels, frames, rate (duration as extent), subtype and container."""

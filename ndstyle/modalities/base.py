@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+import math
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +22,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..engine import StyleTransferResult, stylize
-from ..errors import InputFileError, NdstyleError
+from ..errors import InputFileError, NdstyleError, OptionError
 from ..options import TransferOptions
 
 
@@ -98,11 +100,46 @@ def _tagged(method: Callable[..., Loaded]) -> Callable[..., Loaded]:
     @functools.wraps(method)
     def tagged(self: Modality, *args: Any, **kwargs: Any) -> Loaded:
         loaded = method(self, *args, **kwargs)
-        if isinstance(loaded, Loaded) and not loaded.modality:
-            loaded.modality = self.name
+        if isinstance(loaded, Loaded):
+            if not loaded.modality:
+                loaded.modality = self.name
+            if loaded.tensor.is_floating_point() and not bool(torch.isfinite(loaded.tensor).all()):
+                where = loaded.path if loaded.path is not None else (args[0] if args else "the input")
+                raise InputFileError(f"input {str(where)!r} holds NaN or infinite values")
         return loaded
 
     return tagged
+
+
+def memory_budget(options: TransferOptions | None) -> int | None:
+    """Bytes a reader may use: ``max_memory``, else the free physical memory (``None``: unknown)."""
+    if options is not None and options.max_memory is not None:
+        return int(options.max_memory * 1024**3)
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_working_size(
+    shape: Sequence[int], channels: int, options: TransferOptions | None, what: str
+) -> None:
+    """Refuse a working grid whose tensors alone (the grid and 3 copies, float32) exceed the budget.
+
+    Called by readers before resampling, so that ``--size 60000`` is an option error, not a failed
+    allocation blamed on the file.
+    """
+    from ..memory import format_size
+
+    budget = memory_budget(options)
+    need = 4 * 4 * channels * math.prod(int(n) for n in shape)
+    if budget is not None and need > budget:
+        grid = " x ".join(str(int(n)) for n in shape)
+        raise OptionError(
+            f"{what} gives a working grid of {grid} with {channels} channel(s): about {format_size(need)} "
+            f"for its tensors alone, more than the {format_size(budget)} allowed (--max-memory or the free "
+            f"memory); choose a smaller --size"
+        )
 
 
 class Modality:
@@ -148,6 +185,18 @@ class Modality:
     ) -> None:
         """Write ``result`` ``(C, *spatial)`` to ``path`` (already a temporary file; atomic)."""
         raise NotImplementedError
+
+    def marked(self, output: Path, mark: str) -> Path:
+        """A clearly marked sibling of ``output``: ``out.nii.gz`` -> ``out.<mark>.nii.gz``."""
+        from . import file_suffix
+
+        suffix = file_suffix(output) or ""
+        stem = output.name[: len(output.name) - len(suffix)] if suffix else output.name
+        return output.with_name(f"{stem}.{mark}{suffix}")
+
+    def output_companions(self, output: Path) -> list[Path]:
+        """Files :meth:`save` writes next to ``output`` (checked like outputs before any work)."""
+        return []
 
     def preview(self, path: Path, content: Loaded, styles: list[Loaded], result: torch.Tensor) -> None:
         """Write a PNG comparing content, styles and result (default: generic N-D preview)."""

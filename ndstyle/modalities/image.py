@@ -8,6 +8,8 @@ full precision and written back 16-bit. EXIF orientation is honoured; ICC profil
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,42 +19,97 @@ import torch
 from .. import functional as NF
 from ..errors import InputFileError, OptionError
 from ..options import TransferOptions
-from .base import Loaded, Modality, Prepared, standard_info
+from .base import Loaded, Modality, Prepared, check_working_size, memory_budget, standard_info
 
 #: Working long side when ``--size`` is not given (the demo finishes in a few minutes on 2 cores).
 DEFAULT_SIZE = 256
+logger = logging.getLogger("ndstyle")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 # ITU-R BT.601 RGB -> YIQ.
 _YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 
 
-def read_image(path: Any) -> tuple[np.ndarray, dict[str, Any]]:
+#: Bytes per pixel the reader holds at its peak, per decoded band (8-bit band, its converted copy,
+#: float64 and float32 arrays) plus the working RGB tensor and its resized copy (2 x 3 x float32).
+_BYTES_PER_BAND = 1 + 1 + 8 + 4
+_BYTES_RGB = 2 * 3 * 4
+
+
+def decode_budget(options: TransferOptions | None) -> int | None:
+    """Bytes an image may take to decode: ``max_memory``, else the free physical memory."""
+    return memory_budget(options)
+
+
+def _check_declared_size(name: str, image: Any, budget: int | None) -> None:
+    """Refuse an image whose declared size needs more than ``budget`` bytes to decode.
+
+    The size comes from the header (``Image.open`` is lazy): nothing has been decoded yet.
+    """
+    from ..memory import format_size
+
+    w, h = image.size
+    bands = len(image.getbands())
+    bytes_per_band = 4 if image.mode in ("F", "I") else 2 if image.mode.startswith("I;16") else 1
+    need = w * h * (bands * (_BYTES_PER_BAND + bytes_per_band) + _BYTES_RGB)
+    if w < 1 or h < 1:
+        raise InputFileError(f"{name!r} declares an empty image ({w} x {h} pixels)")
+    if budget is not None and need > budget:
+        raise InputFileError(
+            f"{name!r} declares {w} x {h} pixels ({w * h / 1e6:.0f} megapixels): decoding needs about "
+            f"{format_size(need)}, more than the {format_size(budget)} allowed (--max-memory or the free "
+            f"memory); give a smaller image"
+        )
+
+
+def read_image(path: Any, budget: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Read ``path`` (a file or a ``PIL.Image``) as float ``(H, W, C)`` in ``[0, 1]`` plus its metadata.
+
+    The declared size is checked against ``budget`` (bytes) before any pixel is decoded; Pillow's
+    own decompression-bomb warning is not shown (this check replaces it) and its error becomes
+    :class:`InputFileError`. 32-bit float images (mode ``F``) are read as they are (``[0, 1]``
+    expected); a NaN or infinite pixel is refused naming the file.
 
     Returns:
         ``(array, meta)``: array with C = 1 (grayscale), 3 (RGB) or 4 (RGBA); meta holds ``mode``,
-        ``bits`` (8 or 16), ``size`` (W, H after EXIF orientation), ``icc_profile``, ``dpi``.
+        ``bits`` (8, 16 or 32), ``size`` (W, H after EXIF orientation), ``icc_profile``, ``dpi``.
 
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if isinstance(path, Image.Image):
-        return _decode(ImageOps.exif_transpose(path), {str(k): v for k, v in path.info.items()})
+        return _decode(ImageOps.exif_transpose(path), {str(k): v for k, v in path.info.items()}, "the image")
+    name = str(path)
     if not Path(path).is_file():
-        raise InputFileError(f"{str(path)!r} does not exist or is not a file")
+        raise InputFileError(f"{name!r} does not exist or is not a file")
     try:
-        with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-            info = {str(k): v for k, v in opened.info.items()}
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise InputFileError(f"{str(path)!r} is not a readable image ({error})") from error
-    return _decode(image, info)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:  # lazy: only the header is read
+                _check_declared_size(name, opened, budget)
+                image = ImageOps.exif_transpose(opened)
+                image.load()
+                info = {str(k): v for k, v in opened.info.items()}
+    except InputFileError:
+        raise
+    except Image.DecompressionBombError as error:
+        raise InputFileError(f"{name!r} is too large to decode safely ({error})") from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise InputFileError(f"{name!r} is not a readable image ({error})") from error
+    return _decode(image, info, name)
 
 
-def _decode(image: Any, info: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+def _decode(image: Any, info: dict[str, Any], name: str) -> tuple[np.ndarray, dict[str, Any]]:
     mode = image.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+    if mode == "F":
+        array = np.asarray(image, dtype=np.float64)[..., None]
+        if not np.isfinite(array).all():
+            raise InputFileError(f"{name!r} holds NaN or infinite pixel values")
+        if array.size and (array.min() < 0 or array.max() > 1):
+            logger.warning("%s: float pixel values outside [0, 1] are clipped", name)
+        bits = 32
+        array = np.clip(array, 0, 1)
+        channels_mode = "L"
+    elif mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         array = np.asarray(image, dtype=np.float64)
         bits = 16
         array = (np.clip(array, 0, 65535) / 65535.0)[..., None]
@@ -154,9 +211,10 @@ class ImageModality(Modality):
         """A content (or, with ``content``, a style) from a file or a ``PIL.Image``."""
         if content is not None:
             return self._style(source, content, options or TransferOptions())
-        array, meta = read_image(source)
+        array, meta = read_image(source, decode_budget(options))
         size = (options.size if options is not None else None) or min(DEFAULT_SIZE, max(meta["size"]))
         shape = working_shape(meta["size"], size)
+        check_working_size(shape, 3, options, f"--size {size}")
         rgb, alpha = _to_rgb(array)
         meta["alpha"] = alpha
         tensor = NF.resize(rgb[None], shape)[0].clamp(0, 1)
@@ -167,10 +225,12 @@ class ImageModality(Modality):
         return self._style(path, content, options or TransferOptions())
 
     def _style(self, source: Any, content: Loaded, options: TransferOptions) -> Loaded:
-        array, meta = read_image(source)
+        array, meta = read_image(source, decode_budget(options))
         long_side = max(1, round(max(content.tensor.shape[1:]) * options.style_scale))
+        shape = working_shape(meta["size"], long_side)
+        check_working_size(shape, 3, options, f"--style-scale {options.style_scale:g}")
         rgb, _ = _to_rgb(array)
-        tensor = NF.resize(rgb[None], working_shape(meta["size"], long_side))[0].clamp(0, 1)
+        tensor = NF.resize(rgb[None], shape)[0].clamp(0, 1)
         return Loaded(tensor, meta, Path(source) if isinstance(source, (str, Path)) else None)
 
     def build_extractor(
@@ -193,16 +253,16 @@ class ImageModality(Modality):
         prepared = super().prepare(content, styles, options)
         shape = tuple(content.tensor.shape[1:])
         if options.mask is not None:
-            prepared.kwargs["mask"] = self._mask(options.mask, shape)
+            prepared.kwargs["mask"] = self._mask(options.mask, shape, decode_budget(options))
         if options.init_file is not None:
-            rgb, _ = _to_rgb(read_image(options.init_file)[0])
+            rgb, _ = _to_rgb(read_image(options.init_file, decode_budget(options))[0])
             prepared.kwargs["init"] = NF.resize(rgb[None], shape)[0].clamp(0, 1)
         return prepared
 
     @staticmethod
-    def _mask(mask: Any, shape: tuple[int, ...]) -> torch.Tensor:
+    def _mask(mask: Any, shape: tuple[int, ...], budget: int | None = None) -> torch.Tensor:
         if isinstance(mask, (str, Path)):
-            array, _ = read_image(mask)
+            array, _ = read_image(mask, budget)
             gray = torch.from_numpy(array[..., :1].copy()).permute(2, 0, 1).float()
         else:
             gray = torch.as_tensor(np.asarray(mask), dtype=torch.float32)
@@ -233,6 +293,8 @@ class ImageModality(Modality):
             gray = rgb_to_yiq(out)[0].clamp(0, 1)
             values = np.rint(gray.numpy() * 65535).astype(np.uint16)
             image = Image.fromarray(values)  # I;16
+        elif meta.get("bits") == 32 and suffix in (".tif", ".tiff"):
+            image = Image.fromarray(rgb_to_yiq(out)[0].clamp(0, 1).numpy().astype(np.float32), "F")
         else:
             if channels_mode in ("L", "LA"):
                 planes = rgb_to_yiq(out)[:1].clamp(0, 1)
@@ -258,14 +320,14 @@ class ImageModality(Modality):
 
     def info(self, path: Path) -> dict[str, Any]:
         """Size, mode, bit depth, alpha, ICC profile and DPI."""
-        array, meta = read_image(path)
+        array, meta = read_image(path, decode_budget(None))
         w, h = meta["size"]
         return standard_info(
             channels=array.shape[-1],
             shape=(h, w),
             spacing=(1.0, 1.0),
             unit="px",
-            dtype=f"uint{meta['bits']}",
+            dtype="float32" if meta["bits"] == 32 else f"uint{meta['bits']}",
             mode=meta["mode"],
             icc_profile=bool(meta["icc_profile"]),
             dpi=str(meta["dpi"]),

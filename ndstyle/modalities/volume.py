@@ -31,7 +31,7 @@ from ..errors import InputFileError, OptionError, ShapeError
 from ..functional import resize
 from ..options import TransferOptions
 from ..volume_provenance import mark_header
-from .base import Loaded, Modality, Prepared, standard_info
+from .base import Loaded, Modality, Prepared, check_working_size, standard_info
 
 logger = logging.getLogger("ndstyle")
 
@@ -195,6 +195,7 @@ class VolumeModality(Modality):
         norm = self._normalize(data, options)
         zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
         shape = working_shape(data.shape[1:], zooms, options.size if options is not None else None)
+        check_working_size(shape, data.shape[0], options, f"--size {options.size if options else None}")
         tensor = torch.from_numpy(norm.forward(data).astype(np.float32))
         work = resize(tensor[None], shape)[0].contiguous()
         meta = {
