@@ -91,6 +91,22 @@ def write_sidecar(
     path = sidecar_path(result)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it")
+    record = sidecar_record(result, content, styles, options, metrics=metrics)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def sidecar_record(
+    result: str | os.PathLike[str],
+    content: str | os.PathLike[str] | None,
+    styles: Sequence[str | os.PathLike[str]],
+    options: Mapping[str, Any],
+    *,
+    metrics: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What the sidecar of ``result`` says: generator, content and styles (with hashes), options."""
     record = {
         "generated_by": {"name": "ndstyle", "version": _version()},
         "stylised": True,
@@ -103,10 +119,7 @@ def write_sidecar(
     }
     if metrics is not None:
         record["metrics"] = _jsonable(metrics)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return record
 
 
 def fit_dtype(values: np.ndarray, dtype: np.dtype[Any] | type) -> np.ndarray:

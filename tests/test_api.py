@@ -222,3 +222,18 @@ def test_weights_list_sees_torch_hubs_cache_like_run(
     assert f"vgg19\tpresent\t{hub_file}" in capsys.readouterr().out
     assert main(["weights", "path", "vgg19"]) == 0
     assert capsys.readouterr().out.strip() == str(hub_file)
+
+
+def test_a_volume_result_carries_its_provenance_sidecar(tmp_path: Path) -> None:
+    inputs, output, _ = CASES["volume"](tmp_path)
+    result = ndstyle.transfer(inputs[0], inputs[1], output, **QUICK)
+    sidecar = json.loads((tmp_path / "out.json").read_text())
+    assert sidecar["stylised"] is True and sidecar["result"] == "out.nii.gz"
+    assert sidecar["content"]["sha256"] == hashlib.sha256(inputs[0].read_bytes()).hexdigest()
+    assert [s["path"] for s in sidecar["styles"]] == [str(inputs[1].resolve())]
+    assert sidecar["options"]["steps"] == 2
+    assert b"STYLISED" in nib.load(result.path).header["descrip"].tobytes()
+    (tmp_path / "o2.json").write_text("{}")  # an existing sidecar name is never overwritten
+    with pytest.raises(ndstyle.NdstyleError, match="o2.json"):
+        ndstyle.transfer(inputs[0], inputs[1], tmp_path / "o2.nii.gz", **QUICK)
+    assert not (tmp_path / "o2.nii.gz").exists()

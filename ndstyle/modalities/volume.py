@@ -18,6 +18,7 @@ match the image (a solid texture).
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,7 +262,21 @@ class VolumeModality(Modality):
         return extractor
 
     def prepare(self, content: Loaded, styles: list[Loaded], options: TransferOptions) -> Prepared:
-        """The extractor, the working grid that fits in memory, and the mask on that grid."""
+        """The extractor, the working grid, the mask and the recipe; the result's provenance.
+
+        The result written by :meth:`save` carries a JSON sidecar (:mod:`ndstyle.volume_provenance`)
+        naming the content, the styles and the options, so that it cannot pass for an acquisition.
+        """
+        prepared = self._prepare(content, styles, options)
+        provenance = {
+            "content": content.path,
+            "styles": [s.path for s in styles if s.path is not None],
+            "options": options.changed(),
+        }
+        prepared.content = prepared.content.with_meta(provenance=provenance)
+        return prepared
+
+    def _prepare(self, content: Loaded, styles: list[Loaded], options: TransferOptions) -> Prepared:
         from ..extractors.volume import fit_working_shape
 
         extractor = self.build_extractor(content, styles, options)
@@ -371,6 +386,8 @@ class VolumeModality(Modality):
         if options.extractor in (None, "conv3d"):
             add_input_layer(extractor)
             for name in ("content_layers", "style_layers", "style_weight"):
+                if name == "style_weight" and options.strength is not None:
+                    continue  # the user's --strength sets the balance
                 if getattr(options, name) is None:
                     kwargs[name] = VOLUME_RECIPE[name]
         return Prepared(content, plan.content, [plan.style], kwargs)
@@ -396,7 +413,10 @@ class VolumeModality(Modality):
     def save(
         self, path: Path, result: torch.Tensor, content: Loaded, options: TransferOptions | None = None
     ) -> None:
-        """Write ``result`` ``(C, *working)`` with the content's header, affine and dtype."""
+        """Write ``result`` ``(C, *working)`` with the content's header, affine and dtype.
+
+        A transfer's result also gets its JSON sidecar (``out.json``), written together with it.
+        """
         write_like(
             path,
             result,
@@ -404,6 +424,20 @@ class VolumeModality(Modality):
             as_float32=bool(options is not None and options.float32),
             mask=content.meta.get("mask"),
         )
+        provenance = content.meta.get("provenance")
+        if provenance is not None:
+            from ..io.atomic import companion, final_path
+            from ..volume_provenance import sidecar_path, sidecar_record
+
+            final = final_path(path)
+            record = sidecar_record(final, provenance["content"], provenance["styles"], provenance["options"])
+            companion(path, sidecar_path(final)).write_text(json.dumps(record, indent=2) + "\n")
+
+    def output_companions(self, output: Path) -> list[Path]:
+        """A result ``out.nii.gz`` comes with its provenance sidecar ``out.json``."""
+        from ..volume_provenance import sidecar_path
+
+        return [sidecar_path(output)]
 
     def preview(self, path: Path, content: Loaded, styles: list[Loaded], result: torch.Tensor) -> None:
         """Radiological orthogonal slices of content, each style and the result, in their own units.
