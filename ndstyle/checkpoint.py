@@ -30,7 +30,7 @@ from .io.atomic import atomic_output
 #: Key of the JSON state in the safetensors metadata header.
 METADATA_KEY = "ndstyle_checkpoint"
 #: Format version; a checkpoint of another version is refused.
-VERSION = 1
+VERSION = 2
 
 
 def encode_state(value: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
@@ -180,6 +180,13 @@ def load_run_state(path: str | os.PathLike[str], device: torch.device | None = N
 def check_fingerprint(path: str | os.PathLike[str], saved: Mapping[str, str], now: Mapping[str, str]) -> None:
     """Refuse to resume a checkpoint made for other inputs or options, naming what differs."""
     differs = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    if "options" in differs:  # name the options that differ
+        try:
+            old, new = json.loads(saved["options"]), json.loads(now["options"])
+            names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            differs[differs.index("options")] = f"options ({', '.join(names)})"
+        except (KeyError, ValueError, TypeError, AttributeError):
+            pass
     if differs:
         raise OptionError(
             f"checkpoint {str(path)!r} was made for a different run (differs in: {', '.join(differs)}); "

@@ -8,11 +8,14 @@ iterate is returned.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -23,10 +26,11 @@ from .checkpoint import RunState, check_fingerprint, fingerprint, load_run_state
 from .errors import InterruptedRun, NonFiniteCostError, OptionError, ShapeError
 from .extractors import FeatureExtractor, build_extractor
 from .losses import CostTerms, PerceptualLoss
-from .memory import device_memory, estimate_memory, format_size, parse_size
+from .memory import MemoryPlan, memory_limit, parse_size, plan_memory
 from .pyramid import scale_factors, scaled_shape
 
 InitKind = Literal["content", "noise", "style"]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class StyleTransferResult:
         stopped_early: a callback asked to stop.
         device: the device the run used.
         precision: ``"fp32"`` or ``"bf16"``, the precision the extractor ran in.
+        level_steps: steps each pyramid level ran (fewer than asked where ``tol`` stopped it).
+        memory: the memory plan (:class:`~ndstyle.memory.MemoryPlan`) the run followed.
 
     """
 
@@ -77,6 +83,8 @@ class StyleTransferResult:
     stopped_early: bool = False
     device: str = "cpu"
     precision: str = "fp32"
+    level_steps: list[int] = field(default_factory=list)
+    memory: MemoryPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,7 @@ def stylize(
     checkpoint_every: int = 0,
     resume: bool = False,
     max_memory: int | str | None = "auto",
+    tol: float = 0.0,
 ) -> StyleTransferResult:
     r"""Neural style transfer (Gatys et al. 2015) on 1-D, 2-D or 3-D inputs.
 
@@ -198,13 +207,14 @@ def stylize(
         style: one style input or a list; each ``(C, *spatial_s)`` with the content's channels and
             number of spatial axes, any size (style statistics are size independent).
         extractor: a :class:`~ndstyle.extractors.FeatureExtractor`, a registered name or a weights
-            file; ``None`` builds a seeded random ConvNd for the content's dims and channels.
+            file; ``None``: for 3-channel 2-D inputs the pretrained ``"auto"`` VGG when its weights
+            are present (as ``ndstyle run`` uses for images), else a seeded random ConvNd for the
+            content's dims and channels (logged in one line).
         content_layers: layers of the content cost (default: the extractor's).
         style_layers: layers of the style cost, a list (equal :math:`\lambda_l`) or
             ``{layer: lambda_l}`` (default: the extractor's).
         content_weight: :math:`\alpha` (0 synthesises texture only).
-        style_weight: :math:`\beta`; default: the extractor's ``default_style_weight`` (the
-            balance depends on the scale of its features).
+        style_weight: :math:`\beta`; default: the extractor's ``default_style_weight``.
         tv_weight: :math:`\gamma`, total variation over every spatial axis.
         style_blend: one weight per style (default: equal).
         mask: optional ``(*spatial)`` or ``(1, *spatial)`` weights in [0, 1] on the content's grid:
@@ -215,27 +225,27 @@ def stylize(
         lr: step size; default 1 for L-BFGS, 2 % of the value range (or content std) for Adam.
         steps: optimiser steps at the full-size level (an int), or one count per level.
         coarse_steps: steps at each coarser level when ``steps`` is an int; default
-            ``steps // 4`` (at least 1): coarse levels only place the large structures, and the
-            full-size level decides the result (docs/benchmarks.md measures the trade).
+            ``steps // 4`` (at least 1).
         scales: ``"auto"``, a number of levels, or factors in (0, 1] (see
             :func:`ndstyle.pyramid.scale_factors`); ``1`` disables coarse-to-fine.
         seed: seeds the random extractor and noise init; same seed + device -> same result.
         device: ``"auto"`` (cuda, mps, cpu) or a torch device.
         precision: ``"bf16"`` autocasts the extractor (Grams and sums stay fp32); ``"auto"``
-            uses bf16 where the device computes it natively and the extractor was checked in bf16
-            (:func:`resolve_precision`), else ``"fp32"``. ``result.precision`` says which ran.
+            uses bf16 where it is native and checked for the extractor (:func:`resolve_precision`).
         value_range: clamp the input to ``(low, high)`` after each step; ``"auto"`` uses the
             extractor's ``value_range``; ``None`` never clamps.
         callback: called after every step with a :class:`StepInfo`; returning ``True`` stops.
         progress: show a progress bar (tqdm) with step, cost terms and ETA.
         checkpoint: file (``.safetensors``) that ``checkpoint_every`` writes and ``resume`` reads.
-        checkpoint_every: save the full optimiser state every N steps (0: never); see
-            :mod:`ndstyle.checkpoint`.
+        checkpoint_every: save the full optimiser state every N steps (0: never).
         resume: continue from ``checkpoint``; with the same inputs, options, device and thread
             count the result is bit-identical to an uninterrupted run.
-        max_memory: refuse, before allocating, a run whose estimated peak memory
-            (:func:`ndstyle.memory.estimate_memory`) exceeds this many bytes (or ``"8G"``...);
-            ``"auto"``: the device's memory; ``None``: no check.
+        max_memory: the memory limit of :func:`ndstyle.memory.plan_memory` in bytes (or ``"8G"``...);
+            ``"auto"``: the device's memory; ``None``: no check. A run over the limit gets a
+            shorter L-BFGS history (said in one logged line) or is refused before allocating.
+        tol: stop a level once the best cost fell by less than ``tol`` (relative) over the last
+            :data:`TOL_WINDOW` steps; ``0`` runs every step. ``result.level_steps`` says where
+            each level stopped.
 
     Returns:
         A :class:`StyleTransferResult` holding the lowest-cost iterate and the history.
@@ -248,6 +258,120 @@ def stylize(
         InterruptedRun: Ctrl-C; its ``result`` holds the best iterate so far.
 
     """
+    arguments = dict(locals())
+    problem = _Problem.build(arguments)
+    run = _Run(problem, callback=callback, progress=progress, tol=tol)
+    if checkpoint is not None:
+        run.checkpointer = _Checkpointer(Path(checkpoint), checkpoint_every, problem.fingerprint(arguments))
+    saved = run.checkpointer.restore(problem) if resume and run.checkpointer is not None else None
+    return run.execute(saved)
+
+
+#: Steps over which ``tol`` measures the relative decrease of the best cost.
+TOL_WINDOW = 10
+#: Arguments of :func:`stylize` that do not change its result (left out of the fingerprint).
+_NOT_FINGERPRINTED = ("callback", "progress", "checkpoint", "checkpoint_every", "resume", "max_memory")
+
+
+@dataclass
+class _Problem:
+    """One :func:`stylize` call, checked and resolved: inputs, extractor, loss and schedule.
+
+    Tensors are batched ``(1, C, *spatial)`` on the CPU; ``init`` is the full-size start.
+    """
+
+    content: torch.Tensor
+    styles: list[torch.Tensor]
+    mask: torch.Tensor | None
+    init: torch.Tensor
+    generator: torch.Generator
+    net: FeatureExtractor
+    loss: PerceptualLoss
+    style_blend: Sequence[float] | None
+    optimizer: str
+    lr: float | None
+    bounds: tuple[float, float] | None
+    factors: list[float]
+    per_level: list[int]
+    min_size: int
+    device: torch.device
+    precision: str
+    memory: MemoryPlan
+
+    @property
+    def full_shape(self) -> tuple[int, ...]:
+        return tuple(self.content.shape[2:])
+
+    @classmethod
+    def build(cls, a: dict[str, Any]) -> _Problem:
+        """Check every argument of :func:`stylize` (``a``: its bound arguments) and resolve them."""
+        content_b, styles_b = _check_inputs(a["content"], a["style"])
+        _check_options(a)
+        dev = resolve_device(a["device"])
+        look_up_option("precision", a["precision"], ("auto", "fp32", "bf16"))
+        net = _resolve_extractor(a["extractor"], content_b, a["seed"]).to(dev)
+        precision_used = resolve_precision(a["precision"], dev, net)
+        loss = _build_loss(a, net, precision_used)
+        value_range = a["value_range"]
+        bounds = net.value_range if isinstance(value_range, str) and value_range == "auto" else value_range
+        if isinstance(value_range, str) and value_range != "auto":
+            raise OptionError(f"value_range must be 'auto', None or (low, high), got {value_range!r}")
+        full_shape = tuple(content_b.shape[2:])
+        min_size = net.min_input_size(loss.layers)
+        if min(full_shape) < min_size:
+            raise ShapeError(
+                f"content of spatial shape {full_shape} is too small for layers {loss.layers}: each "
+                f"axis needs at least {min_size} positions"
+            )
+        factors, per_level = _schedule(a["steps"], a["coarse_steps"], a["scales"], full_shape, min_size)
+        mask_b = _prepare_mask(a["mask"], full_shape)
+        memory = _plan(a["max_memory"], net, loss, full_shape, styles_b, a["optimizer"], precision_used, dev)
+        generator = torch.Generator().manual_seed(a["seed"])
+        start = _initial(a["init"], content_b, styles_b[0], generator)
+        return cls(
+            content_b, styles_b, mask_b, start, generator, net, loss, a["style_blend"], a["optimizer"],
+            a["lr"], bounds, factors, per_level, min_size, dev, precision_used, memory,
+        )  # fmt: skip
+
+    def fingerprint(self, arguments: Mapping[str, Any]) -> dict[str, str]:
+        """What a checkpoint must agree with: every result-changing argument, tensors hashed.
+
+        Built from the bound arguments themselves, so a new keyword of :func:`stylize` is part of
+        it unless it is listed in ``_NOT_FINGERPRINTED``. Resolved values (extractor, weights,
+        precision, schedule, bounds, device type, history length) are added, since ``"auto"``
+        may resolve differently elsewhere.
+        """
+        options = {
+            k: ("tensor" if isinstance(v, torch.Tensor) else v)
+            for k, v in arguments.items()
+            if k not in (*_NOT_FINGERPRINTED, "content", "style", "mask", "extractor")
+        }
+        options["resolved"] = {
+            "style_weight": self.loss.style_weight,
+            "precision": self.precision,
+            "steps": self.per_level,
+            "factors": self.factors,
+            "bounds": list(self.bounds) if self.bounds is not None else None,
+            "device": self.device.type,
+            "history_size": self.memory.history_size,
+        }
+        init = arguments["init"]
+        return fingerprint(
+            {"options": options, "extractor": self.net.describe()},
+            {
+                "content": [self.content],
+                "styles": self.styles,
+                "mask": [self.mask],
+                "init": [init if isinstance(init, torch.Tensor) else None],
+                "extractor weights": list(self.net.state_dict().values()),
+            },
+        )
+
+
+def _check_inputs(
+    content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor]
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Batched ``(1, C, *spatial)`` content and styles, with matching dims and channels."""
     content_b = _as_batched(content, "content")
     spatial_dims = content_b.ndim - 2
     styles = [style] if isinstance(style, torch.Tensor) else list(style)
@@ -264,61 +388,91 @@ def stylize(
             raise ShapeError(
                 f"style {i + 1} has {s.shape[1]} channel(s) but the content has {content_b.shape[1]}"
             )
-    for name, value in (
-        ("content_weight", content_weight),
-        ("style_weight", style_weight or 0),
-        ("tv_weight", tv_weight),
-    ):
-        check_positive(name, value)
+    return content_b, styles_b
+
+
+def _check_options(a: Mapping[str, Any]) -> None:
+    """Raise :class:`OptionError` for invalid scalar options (one line naming the option)."""
+    for name in ("content_weight", "style_weight", "tv_weight"):
+        check_positive(name, a[name] or 0)
+    steps = a["steps"]
     per_level = [steps] if isinstance(steps, int) else list(steps)
     if not per_level or any(int(s) < 1 for s in per_level):
         raise OptionError(f"steps must be >= 1 per level, got {steps!r}")
-    if coarse_steps is not None and int(coarse_steps) < 1:
-        raise OptionError(f"coarse_steps must be >= 1, got {coarse_steps!r}")
-    look_up_option("optimizer", optimizer, ("lbfgs", "adam"))
-    if lr is not None:
-        check_positive("lr", lr, allow_zero=False)
-    if style_blend is not None:
-        for w in style_blend:
-            check_positive("style_blend weight", w)
-    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 0:
-        raise OptionError(f"checkpoint_every must be an integer >= 0, got {checkpoint_every!r}")
-    if (checkpoint_every or resume) and checkpoint is None:
+    if a["coarse_steps"] is not None and int(a["coarse_steps"]) < 1:
+        raise OptionError(f"coarse_steps must be >= 1, got {a['coarse_steps']!r}")
+    look_up_option("optimizer", a["optimizer"], ("lbfgs", "adam"))
+    if a["lr"] is not None:
+        check_positive("lr", a["lr"], allow_zero=False)
+    for w in a["style_blend"] or ():
+        check_positive("style_blend weight", w)
+    every = a["checkpoint_every"]
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise OptionError(f"checkpoint_every must be an integer >= 0, got {every!r}")
+    if (every or a["resume"]) and a["checkpoint"] is None:
         raise OptionError("checkpoint_every and resume need checkpoint=<path of the checkpoint file>")
-    auto_memory = isinstance(max_memory, str) and max_memory == "auto"
-    memory_limit = None if auto_memory else parse_size(max_memory)
+    tol = a["tol"]
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < 1:
+        raise OptionError(f"tol must be a number in [0, 1) (0 runs every step), got {tol!r}")
+    parse_size(None if a["max_memory"] == "auto" else a["max_memory"])
 
-    dev = resolve_device(device)
-    look_up_option("precision", precision, ("auto", "fp32", "bf16"))
-    # build_extractor checks a given extractor against the input; the seed only applies to new ones
-    seed_option = {} if isinstance(extractor, FeatureExtractor) else {"seed": seed}
-    net = build_extractor(
-        extractor, spatial_dims=spatial_dims, in_channels=content_b.shape[1], **seed_option
-    ).to(dev)
-    precision_used = resolve_precision(precision, dev, net)
-    c_layers = list(net.default_content_layers if content_layers is None else content_layers)
-    s_layers = net.default_style_layers if style_layers is None else style_layers
-    loss = PerceptualLoss(
-        net,
-        content_layers=c_layers if content_weight > 0 else [],
-        style_layers=s_layers,
-        content_weight=content_weight,
-        style_weight=net.default_style_weight if style_weight is None else style_weight,
-        tv_weight=tv_weight,
-        autocast_dtype=torch.bfloat16 if precision_used == "bf16" else None,
-    )
-    bounds = net.value_range if isinstance(value_range, str) and value_range == "auto" else value_range
-    if isinstance(value_range, str) and value_range != "auto":
-        raise OptionError(f"value_range must be 'auto', None or (low, high), got {value_range!r}")
 
-    full_shape = tuple(content_b.shape[2:])
-    min_size = net.min_input_size(loss.layers)
-    if min(full_shape) < min_size:
-        raise ShapeError(
-            f"content of spatial shape {full_shape} is too small for layers {loss.layers}: each "
-            f"axis needs at least {min_size} positions"
+def _resolve_extractor(
+    spec: FeatureExtractor | str | None, content: torch.Tensor, seed: int
+) -> FeatureExtractor:
+    """The extractor of a run; ``None`` picks as ``ndstyle run`` does for images, else random."""
+    spatial_dims, channels = content.ndim - 2, int(content.shape[1])
+    if spec is None and spatial_dims == 2 and channels == 3:
+        if _pretrained_vgg_present():
+            return build_extractor("auto", spatial_dims=2, in_channels=3)
+        log.info(
+            "stylize: no pretrained VGG found, so extractor=None uses a seeded random ConvNd; pass "
+            "extractor='auto' (after `ndstyle weights`) or another extractor to change it"
         )
+    # build_extractor checks a given extractor against the input; the seed only applies to new ones
+    seed_option = {} if isinstance(spec, FeatureExtractor) else {"seed": seed}
+    return build_extractor(spec, spatial_dims=spatial_dims, in_channels=channels, **seed_option)
+
+
+def _pretrained_vgg_present() -> bool:
+    """Whether ``build_extractor("auto", ...)`` finds weights without downloading."""
+    try:
+        from .extractors import vgg
+    except ImportError:
+        return False
+    candidates = [p for v in ("vgg19", "vgg16") for p in vgg.torchvision_candidates(v)]
+    return (
+        any(p.is_file() for p in candidates)
+        or vgg.offline_weights_path(convert=False)[0] is not None
+        or (vgg.find_offline_onnx() is not None)
+    )
+
+
+def _build_loss(a: Mapping[str, Any], net: FeatureExtractor, precision: str) -> PerceptualLoss:
+    """The :class:`PerceptualLoss` of the run (layers and weights default to the extractor's)."""
+    c_layers = list(net.default_content_layers if a["content_layers"] is None else a["content_layers"])
+    s_layers = net.default_style_layers if a["style_layers"] is None else a["style_layers"]
+    return PerceptualLoss(
+        net,
+        content_layers=c_layers if a["content_weight"] > 0 else [],
+        style_layers=s_layers,
+        content_weight=a["content_weight"],
+        style_weight=net.default_style_weight if a["style_weight"] is None else a["style_weight"],
+        tv_weight=a["tv_weight"],
+        autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
+    )
+
+
+def _schedule(
+    steps: int | Sequence[int],
+    coarse_steps: int | None,
+    scales: str | int | Sequence[float],
+    full_shape: tuple[int, ...],
+    min_size: int,
+) -> tuple[list[float], list[int]]:
+    """Pyramid factors and the steps of each level."""
     factors = scale_factors(scales, full_shape, min_size)
+    per_level = [steps] if isinstance(steps, int) else list(steps)
     if isinstance(steps, int):
         coarse = max(1, steps // 4) if coarse_steps is None else int(coarse_steps)
         per_level = [coarse] * (len(factors) - 1) + [steps]
@@ -326,276 +480,307 @@ def stylize(
         per_level = per_level * len(factors)
     if len(per_level) != len(factors):
         raise OptionError(f"steps gives {len(per_level)} values for {len(factors)} pyramid levels")
+    return factors, [int(s) for s in per_level]
 
-    mask_b = _prepare_mask(mask, full_shape)
-    if auto_memory or memory_limit is not None:
-        needed = estimate_memory(
-            net,
-            full_shape,
-            loss.layers,
-            optimizer=optimizer,
-            style_shapes=[s.shape[2:] for s in styles_b],
-            precision=precision_used,
-        )
-        limit = device_memory(dev) if memory_limit is None else memory_limit
-        if limit is not None and needed > limit:
-            raise OptionError(
-                f"this run needs about {format_size(needed)} of memory for a content of shape "
-                f"{tuple(content_b.shape[1:])} but {format_size(limit)} are "
-                f"{'allowed (max_memory)' if memory_limit is not None else 'available on ' + str(dev)}; "
-                f"use a smaller size, fewer/shallower layers or optimizer='adam'"
-            )
-    generator = torch.Generator().manual_seed(seed)
-    current = _initial(init, content_b, styles_b[0], generator).to(dev)
-    run_print: dict[str, str] = {}
-    saved: RunState | None = None
-    if checkpoint is not None:
-        run_print = fingerprint(
-            {
-                "options": [
-                    c_layers if content_weight > 0 else [],
-                    s_layers if isinstance(s_layers, Mapping) else list(s_layers),
-                    content_weight,
-                    loss.style_weight,
-                    tv_weight,
-                    list(style_blend) if style_blend is not None else None,
-                    optimizer,
-                    lr,
-                    [int(v) for v in per_level],
-                    factors,
-                    seed,
-                    init if isinstance(init, str) else "tensor",
-                    precision_used,
-                    list(bounds) if bounds is not None else None,
-                    dev.type,
-                ],
-                "extractor": net.describe(),
-            },
-            {
-                "content": [content_b],
-                "styles": styles_b,
-                "mask": [mask_b],
-                "init": [init if isinstance(init, torch.Tensor) else None],
-                "extractor weights": list(net.state_dict().values()),
-            },
-        )
-        if resume:
-            saved = load_run_state(checkpoint, dev)
-            check_fingerprint(checkpoint, saved.fingerprint, run_print)
-            if saved.generator_state is not None:
-                generator.set_state(saved.generator_state)
-    content_full = content_b.to(dev)
-    mask_full = mask_b.to(dev) if mask_b is not None else None
 
-    result = StyleTransferResult(
-        output=content_b[0].clone(), extractor=net.describe(), device=str(dev), precision=precision_used
+def _plan(
+    max_memory: int | str | None,
+    net: FeatureExtractor,
+    loss: PerceptualLoss,
+    shape: tuple[int, ...],
+    styles: Sequence[torch.Tensor],
+    optimizer: str,
+    precision: str,
+    device: torch.device,
+) -> MemoryPlan:
+    """The memory plan of the finest level (:func:`ndstyle.memory.plan_memory`), logged if changed."""
+    limit = memory_limit(max_memory, device)
+    plan = plan_memory(
+        net,
+        shape,
+        loss.layers,
+        limit=limit,
+        optimizer=optimizer,
+        style_shapes=[s.shape[2:] for s in styles],
+        precision=precision,
+        what="max_memory" if max_memory != "auto" else f"available on {device}",
     )
-    total_steps = sum(int(s) for s in per_level)
-    bar = _progress_bar(total_steps, progress)
-    start = time.perf_counter()
-    step_counter = 0
-    best_so_far = [current]  # updated inside the loop, read if the run is interrupted
-    if saved is not None:
-        result.history.extend(
-            StepRecord(r[0], r[1], tuple(r[2]), *r[3:])
-            for r in saved.history  # type: ignore[arg-type]
-        )
-        step_counter = saved.step
-        bar.update(saved.step)
+    if plan.note:
+        log.warning(plan.note)
+    return plan
 
-    def save_state(
-        level: int, done: int, step: int, x: torch.Tensor, opt: Any, best: torch.Tensor, cost: float
-    ) -> None:
+
+@dataclass
+class Level:
+    """One pyramid level: its index, shape, targets' inputs and how many steps it may take."""
+
+    index: int
+    shape: tuple[int, ...]
+    content: torch.Tensor
+    mask: torch.Tensor | None
+    steps: int
+
+    def composite(self, values: torch.Tensor) -> torch.Tensor:
+        """The input as the cost sees it: ``values`` inside the mask, the content outside."""
+        if self.mask is None:
+            return values
+        return self.mask * values + (1 - self.mask) * self.content
+
+
+@dataclass
+class _Checkpointer:
+    """Writes and reads the run's checkpoint (:mod:`ndstyle.checkpoint`)."""
+
+    path: Path
+    every: int
+    fingerprint: dict[str, str]
+
+    def restore(self, problem: _Problem) -> RunState:
+        """The saved state, after checking it belongs to this run; restores the generator."""
+        saved = load_run_state(self.path, problem.device)
+        check_fingerprint(self.path, saved.fingerprint, self.fingerprint)
+        if saved.generator_state is not None:
+            problem.generator.set_state(saved.generator_state)
+        return saved
+
+    def due(self, step: int) -> bool:
+        return self.every > 0 and step % self.every == 0
+
+    def save(self, run: _Run, level: int, state: _LevelState) -> None:
         save_run_state(
-            checkpoint,  # type: ignore[arg-type]
+            self.path,
             RunState(
-                fingerprint=run_print,
+                fingerprint=self.fingerprint,
                 level=level,
-                level_steps_done=done,
-                step=step,
-                best_cost=cost,
-                x=x,
-                best=best,
-                optimizer_state=dict(opt.state[x]),
-                history=[_fields(r) for r in result.history],
-                generator_state=generator.get_state(),
+                level_steps_done=state.done,
+                step=run.step,
+                best_cost=state.best_cost,
+                x=state.x,
+                best=state.best,
+                optimizer_state=dict(state.opt.state[state.x]),
+                history=[_fields(r) for r in run.history],
+                generator_state=run.problem.generator.get_state(),
             ),
         )
 
-    try:
-        for level, (factor, level_steps) in enumerate(zip(factors, per_level, strict=True)):
-            shape = scaled_shape(full_shape, factor, min_size)
+
+@dataclass
+class _LevelState:
+    """The optimiser at one level: iterate, optimiser, best iterate and cost, steps done."""
+
+    x: torch.Tensor
+    opt: torch.optim.Optimizer
+    best: torch.Tensor
+    best_cost: float = math.inf
+    done: int = 0
+    last: CostTerms | None = None
+
+
+class _Run:
+    """The loop of one :func:`stylize` call over the pyramid levels of a :class:`_Problem`."""
+
+    def __init__(
+        self,
+        problem: _Problem,
+        *,
+        callback: Callable[[StepInfo], bool | None] | None,
+        progress: bool,
+        tol: float,
+    ) -> None:
+        self.problem = problem
+        self.callback = callback
+        self.progress = progress
+        self.tol = float(tol)
+        self.checkpointer: _Checkpointer | None = None
+        self.history: list[StepRecord] = []
+        self.total_steps = sum(problem.per_level)
+        self.step = 0
+        self.start = 0.0
+        self.bar: Any = None
+        self.best_so_far = problem.init  # read if the run is interrupted
+
+    def execute(self, saved: RunState | None) -> StyleTransferResult:
+        """Run every level (from ``saved`` on, if given) and return the result at full size."""
+        p = self.problem
+        result = StyleTransferResult(
+            output=p.content[0].clone(),
+            extractor=p.net.describe(),
+            device=str(p.device),
+            precision=p.precision,
+        )
+        result.history = self.history
+        result.memory = p.memory
+        self.bar = _progress_bar(self.total_steps, self.progress)
+        self.start = time.perf_counter()
+        if saved is not None:
+            self.history.extend(StepRecord(r[0], r[1], tuple(r[2]), *r[3:]) for r in saved.history)  # type: ignore[arg-type]
+            self.step = saved.step
+            self.bar.update(saved.step)
+        current = p.init.to(p.device)
+        try:
+            current = self._levels(current, saved, result)
+        except KeyboardInterrupt as interrupt:
+            result.output = _restore_layout(NF.resize(self.best_so_far, p.full_shape), p.content)
+            error = InterruptedRun(f"interrupted after {len(self.history)} of {self.total_steps} steps")
+            error.result = result  # type: ignore[attr-defined]
+            raise error from interrupt
+        finally:
+            self.bar.close()
+        final = NF.resize(current, p.full_shape)
+        if p.mask is not None:
+            mask_full = p.mask.to(p.device)
+            final = mask_full * final + (1 - mask_full) * p.content.to(p.device)
+        result.output = _restore_layout(final, p.content)
+        result.level_steps = [sum(1 for r in self.history if r.scale == i) for i in range(len(result.scales))]
+        return result
+
+    def _levels(
+        self, current: torch.Tensor, saved: RunState | None, result: StyleTransferResult
+    ) -> torch.Tensor:
+        p = self.problem
+        content_full = p.content.to(p.device)
+        mask_full = p.mask.to(p.device) if p.mask is not None else None
+        for index, (factor, steps) in enumerate(zip(p.factors, p.per_level, strict=True)):
+            shape = scaled_shape(p.full_shape, factor, p.min_size)
             result.scales.append(shape)
-            if saved is not None and level < saved.level:
+            if saved is not None and index < saved.level:
                 continue
-            level_content = NF.resize(content_full, shape)
-            loss.set_content(level_content)
-            loss.set_styles(
-                [NF.resize(s.to(dev), scaled_shape(s.shape[2:], factor, min_size)) for s in styles_b],
-                style_blend,
+            level = Level(
+                index,
+                shape,
+                NF.resize(content_full, shape),
+                NF.resize(mask_full, shape) if mask_full is not None else None,
+                steps,
             )
-            level_mask = NF.resize(mask_full, shape) if mask_full is not None else None
-            loss.set_mask(level_mask)
+            self._set_targets(level, factor)
+            restart = saved if saved is not None and index == saved.level else None
             x = NF.resize(current, shape).detach().clone().requires_grad_(True)
-            restart = saved if saved is not None and level == saved.level else None
             if restart is not None:
                 x = restart.x.detach().clone().requires_grad_(True)
-            best, best_cost, step_counter, stopped = _optimise_level(
-                loss,
-                x,
-                level_content,
-                level_mask,
-                optimizer=optimizer,
-                lr=lr,
-                steps=int(level_steps),
-                bounds=bounds,
-                level=level,
-                shape=shape,
-                step_offset=step_counter,
-                total_steps=total_steps,
-                start=start,
-                history=result.history,
-                bar=bar,
-                callback=callback,
-                best_so_far=best_so_far,
-                restart=restart,
-                checkpoint_every=checkpoint_every,
-                save_state=(lambda *a, _level=level: save_state(_level, *a)) if checkpoint_every else None,
-            )
-            result.best_cost = best_cost
-            current = best
+            current, result.best_cost, stopped = self._optimise(level, x, restart)
             if stopped:
                 result.stopped_early = True
                 break
-    except KeyboardInterrupt as interrupt:
-        result.output = _restore_layout(NF.resize(best_so_far[0], full_shape), content)
-        error = InterruptedRun(f"interrupted after {len(result.history)} of {total_steps} steps")
-        error.result = result  # type: ignore[attr-defined]
-        raise error from interrupt
-    finally:
-        bar.close()
-    final = NF.resize(current, full_shape)
-    if mask_full is not None:
-        final = mask_full * final + (1 - mask_full) * content_full
-    result.output = _restore_layout(final, content)
-    return result
+        return current
 
+    def _set_targets(self, level: Level, factor: float) -> None:
+        p = self.problem
+        p.loss.set_content(level.content)
+        p.loss.set_styles(
+            [NF.resize(s.to(p.device), scaled_shape(s.shape[2:], factor, p.min_size)) for s in p.styles],
+            p.style_blend,
+        )
+        p.loss.set_mask(level.mask)
 
-def _optimise_level(
-    loss: PerceptualLoss,
-    x: torch.Tensor,
-    level_content: torch.Tensor,
-    level_mask: torch.Tensor | None,
-    *,
-    optimizer: str,
-    lr: float | None,
-    steps: int,
-    bounds: tuple[float, float] | None,
-    level: int,
-    shape: tuple[int, ...],
-    step_offset: int,
-    total_steps: int,
-    start: float,
-    history: list[StepRecord],
-    bar: Any,
-    callback: Callable[[StepInfo], bool | None] | None,
-    best_so_far: list[torch.Tensor],
-    restart: RunState | None = None,
-    checkpoint_every: int = 0,
-    save_state: Callable[..., None] | None = None,
-) -> tuple[torch.Tensor, float, int, bool]:
-    """Run ``steps`` optimiser steps at one pyramid level; return the best iterate and cost.
+    def _new_state(self, level: Level, x: torch.Tensor, restart: RunState | None) -> _LevelState:
+        p = self.problem
+        if p.optimizer == "lbfgs":
+            opt: torch.optim.Optimizer = torch.optim.LBFGS(
+                [x], lr=p.lr or 1.0, max_iter=1, history_size=p.memory.history_size
+            )
+        else:
+            spread = (p.bounds[1] - p.bounds[0]) if p.bounds else float(level.content.std()) or 1.0
+            opt = torch.optim.Adam([x], lr=p.lr or 0.02 * spread)
+        state = _LevelState(x, opt, x.detach().clone())
+        if restart is not None:
+            opt.state[x] = restart.optimizer_state
+            state.best = restart.best.detach().clone()
+            state.best_cost = restart.best_cost
+            state.done = restart.level_steps_done
+            self.best_so_far = level.composite(state.best).detach()
+        return state
 
-    With ``restart`` the level continues from a checkpoint (iterate, optimiser state, best so far);
-    ``save_state(done, step, x, opt, best, best_cost)`` is called every ``checkpoint_every`` steps.
-    """
-    if optimizer == "lbfgs":
-        opt: torch.optim.Optimizer = torch.optim.LBFGS([x], lr=lr or 1.0, max_iter=1, history_size=50)
-    else:
-        spread = (bounds[1] - bounds[0]) if bounds else float(level_content.std()) or 1.0
-        opt = torch.optim.Adam([x], lr=lr or 0.02 * spread)
-    best = x.detach().clone()
-    best_cost = math.inf
-    done = 0
-    if restart is not None:
-        opt.state[x] = restart.optimizer_state
-        best = restart.best.detach().clone()
-        best_cost = restart.best_cost
-        done = restart.level_steps_done
-    last: dict[str, CostTerms] = {}
+    def _optimise(
+        self, level: Level, x: torch.Tensor, restart: RunState | None
+    ) -> tuple[torch.Tensor, float, bool]:
+        """Run the level's steps; return its best composite iterate, its cost, and whether to stop."""
+        state = self._new_state(level, x, restart)
+        stopped = False
+        project_secant = self.problem.bounds is not None and self.problem.optimizer == "lbfgs"
+        while state.done < level.steps:
+            before = x.detach().clone() if project_secant else None
+            state.opt.step(partial(self._closure, level, state))  # type: ignore[arg-type]
+            self._project(state, before)
+            record = self._record(level, state)
+            if self.callback is not None and self.callback(
+                StepInfo(record, x.detach(), level.composite(state.best), self.total_steps)
+            ):
+                stopped = True
+                break
+            if self._converged(level):
+                break
+        with torch.no_grad():  # the last update has not been evaluated yet
+            final_cost = float(self.problem.loss(level.composite(x)).total)
+        if math.isfinite(final_cost) and final_cost < state.best_cost:
+            state.best, state.best_cost = x.detach().clone(), final_cost
+        return level.composite(state.best).detach(), state.best_cost, stopped
 
-    def composite(values: torch.Tensor) -> torch.Tensor:
-        if level_mask is None:
-            return values
-        return level_mask * values + (1 - level_mask) * level_content
-
-    def closure() -> torch.Tensor:
-        nonlocal best, best_cost
-        opt.zero_grad(set_to_none=True)
-        terms = loss(composite(x))
+    def _closure(self, level: Level, state: _LevelState) -> torch.Tensor:
+        state.opt.zero_grad(set_to_none=True)
+        terms = self.problem.loss(level.composite(state.x))
         total = terms.total
         if not torch.isfinite(total):
             raise NonFiniteCostError(
-                f"the cost became {float(total.detach())} at step {step + 1} "
+                f"the cost became {float(total.detach())} at step {self.step + 1} "
                 f"(content {float(terms.content.detach()):.4g}, style "
                 f"{float(terms.style.detach()):.4g}); lower the "
                 f"learning rate or the style weight, or use precision='fp32'"
             )
         total.backward()
         value = float(total.detach())
-        if value < best_cost:
-            best_cost = value
-            best = x.detach().clone()
-            best_so_far[0] = composite(best)
-        last["terms"] = terms
+        if value < state.best_cost:
+            state.best_cost = value
+            state.best = state.x.detach().clone()
+            self.best_so_far = level.composite(state.best)
+        state.last = terms
         return total
 
-    def composite_best() -> torch.Tensor:
-        return composite(best)
+    def _project(self, state: _LevelState, before: torch.Tensor | None) -> None:
+        bounds = self.problem.bounds
+        if bounds is None:
+            return
+        with torch.no_grad():
+            state.x.clamp_(*bounds)
+        if before is not None:
+            _secant_from_projected_step(state.opt, state.x, before)
 
-    if restart is not None:
-        best_so_far[0] = composite_best().detach()
-    step = step_offset
-    stopped = False
-    project_secant = bounds is not None and optimizer == "lbfgs"
-    for _ in range(done, steps):
-        before = x.detach().clone() if project_secant else None
-        opt.step(closure)  # type: ignore[arg-type]
-        if bounds is not None:
-            with torch.no_grad():
-                x.clamp_(*bounds)
-            if before is not None:
-                _secant_from_projected_step(opt, x, before)
-        step += 1
-        values = last["terms"].as_floats()
+    def _record(self, level: Level, state: _LevelState) -> StepRecord:
+        """Log the step (history, checkpoint, progress bar) and return its record."""
+        self.step += 1
+        assert state.last is not None
+        values = state.last.as_floats()
         record = StepRecord(
-            step=step,
-            scale=level,
-            shape=shape,
+            step=self.step,
+            scale=level.index,
+            shape=level.shape,
             content=values["content"],
             style=values["style"],
             tv=values["tv"],
             total=values["total"],
-            seconds=time.perf_counter() - start,
+            seconds=time.perf_counter() - self.start,
         )
-        history.append(record)
-        done += 1
-        if save_state is not None and step % checkpoint_every == 0:
-            save_state(done, step, x, opt, best, best_cost)
-        bar.update(1)
-        bar.set_postfix_str(
-            f"scale {level} J={values['total']:.4g} content={values['content']:.3g} "
+        self.history.append(record)
+        state.done += 1
+        if self.checkpointer is not None and self.checkpointer.due(self.step):
+            self.checkpointer.save(self, level.index, state)
+        self.bar.update(1)
+        self.bar.set_postfix_str(
+            f"scale {level.index} J={values['total']:.4g} content={values['content']:.3g} "
             f"style={values['style']:.3g}",
             refresh=False,
         )
-        if callback is not None and callback(StepInfo(record, x.detach(), composite(best), total_steps)):
-            stopped = True
-            break
-    with torch.no_grad():  # the last update has not been evaluated yet
-        final_cost = float(loss(composite(x)).total)
-    if math.isfinite(final_cost) and final_cost < best_cost:
-        best, best_cost = x.detach().clone(), final_cost
-    return composite(best).detach(), best_cost, step, stopped
+        return record
+
+    def _converged(self, level: Level) -> bool:
+        """Whether the best cost fell by less than ``tol`` (relative) over the last window."""
+        if self.tol <= 0:
+            return False
+        totals = [r.total for r in self.history if r.scale == level.index]
+        if len(totals) <= TOL_WINDOW:
+            return False
+        best_now = min(totals)
+        best_then = min(totals[:-TOL_WINDOW])
+        return best_then - best_now <= self.tol * abs(best_then)
 
 
 def _secant_from_projected_step(opt: torch.optim.Optimizer, x: torch.Tensor, before: torch.Tensor) -> None:
