@@ -28,6 +28,7 @@ from .extractors import FeatureExtractor, build_extractor
 from .losses import CostTerms, PerceptualLoss
 from .memory import MemoryPlan, memory_limit, parse_size, plan_memory
 from .pyramid import scale_factors, scaled_shape
+from .tiling import TiledCost
 
 InitKind = Literal["content", "noise", "style"]
 log = logging.getLogger(__name__)
@@ -196,6 +197,7 @@ def stylize(
     resume: bool = False,
     max_memory: int | str | None = "auto",
     tol: float = 0.0,
+    tile: int | Sequence[int] | None = None,
 ) -> StyleTransferResult:
     r"""Neural style transfer (Gatys et al. 2015) on 1-D, 2-D or 3-D inputs.
 
@@ -246,6 +248,10 @@ def stylize(
         tol: stop a level once the best cost fell by less than ``tol`` (relative) over the last
             :data:`TOL_WINDOW` steps; ``0`` runs every step. ``result.level_steps`` says where
             each level stopped.
+        tile: run every step in tiles of this interior size (one int for every axis, or one per
+            axis; rounded up to the extractor's total stride) with the exact two-pass gradient of
+            :mod:`ndstyle.tiling`; ``None``: only when the whole input does not fit ``max_memory``
+            (and the extractor can tile). Needs the Gram style statistic.
 
     Returns:
         A :class:`StyleTransferResult` holding the lowest-cost iterate and the history.
@@ -325,7 +331,7 @@ class _Problem:
             )
         factors, per_level = _schedule(a["steps"], a["coarse_steps"], a["scales"], full_shape, min_size)
         mask_b = _prepare_mask(a["mask"], full_shape)
-        memory = _plan(a["max_memory"], net, loss, full_shape, styles_b, a["optimizer"], precision_used, dev)
+        memory = _plan(a, net, loss, full_shape, styles_b, precision_used, dev)
         generator = torch.Generator().manual_seed(a["seed"])
         start = _initial(a["init"], content_b, styles_b[0], generator)
         return cls(
@@ -354,6 +360,7 @@ class _Problem:
             "bounds": list(self.bounds) if self.bounds is not None else None,
             "device": self.device.type,
             "history_size": self.memory.history_size,
+            "tile": list(self.memory.tile) if self.memory.tile is not None else None,
         }
         init = arguments["init"]
         return fingerprint(
@@ -484,25 +491,32 @@ def _schedule(
 
 
 def _plan(
-    max_memory: int | str | None,
+    a: Mapping[str, Any],
     net: FeatureExtractor,
     loss: PerceptualLoss,
     shape: tuple[int, ...],
     styles: Sequence[torch.Tensor],
-    optimizer: str,
     precision: str,
     device: torch.device,
 ) -> MemoryPlan:
     """The memory plan of the finest level (:func:`ndstyle.memory.plan_memory`), logged if changed."""
-    limit = memory_limit(max_memory, device)
+    from . import tiling
+
+    max_memory, tile = a["max_memory"], a["tile"]
+    if tile is not None:
+        tile = (int(tile),) * len(shape) if isinstance(tile, int) else tuple(int(t) for t in tile)
+        tiling.geometry(net, loss.layers)  # refuses extractors that cannot tile
+        tiling.statistic_of(loss)
     plan = plan_memory(
         net,
         shape,
         loss.layers,
-        limit=limit,
-        optimizer=optimizer,
+        limit=memory_limit(max_memory, device),
+        optimizer=a["optimizer"],
         style_shapes=[s.shape[2:] for s in styles],
         precision=precision,
+        tile=tile,
+        can_tile=tiling.can_tile(net) and getattr(loss, "style_statistic", "gram") == "gram",
         what="max_memory" if max_memory != "auto" else f"available on {device}",
     )
     if plan.note:
@@ -574,6 +588,7 @@ class _LevelState:
     best_cost: float = math.inf
     done: int = 0
     last: CostTerms | None = None
+    tiled: TiledCost | None = None
 
 
 class _Run:
@@ -682,6 +697,9 @@ class _Run:
             spread = (p.bounds[1] - p.bounds[0]) if p.bounds else float(level.content.std()) or 1.0
             opt = torch.optim.Adam([x], lr=p.lr or 0.02 * spread)
         state = _LevelState(x, opt, x.detach().clone())
+        tile = p.memory.tile
+        if tile is not None and any(n > t for n, t in zip(level.shape, tile, strict=True)):
+            state.tiled = TiledCost(p.loss, level.content, tile)
         if restart is not None:
             opt.state[x] = restart.optimizer_state
             state.best = restart.best.detach().clone()
@@ -710,14 +728,25 @@ class _Run:
             if self._converged(level):
                 break
         with torch.no_grad():  # the last update has not been evaluated yet
-            final_cost = float(self.problem.loss(level.composite(x)).total)
+            final_cost = float(self._cost(level, state, x, backward=False).total)
         if math.isfinite(final_cost) and final_cost < state.best_cost:
             state.best, state.best_cost = x.detach().clone(), final_cost
         return level.composite(state.best).detach(), state.best_cost, stopped
 
+    def _cost(self, level: Level, state: _LevelState, x: torch.Tensor, *, backward: bool) -> CostTerms:
+        """The cost of ``x`` (and its gradient into ``x.grad`` if ``backward``), whole or tiled."""
+        if state.tiled is None:
+            terms = self.problem.loss(level.composite(x))
+            if backward and torch.isfinite(terms.total):
+                terms.total.backward()
+            return terms
+        if backward:
+            return state.tiled.backward(level.composite(x))
+        return state.tiled.value(level.composite(x))[0]
+
     def _closure(self, level: Level, state: _LevelState) -> torch.Tensor:
         state.opt.zero_grad(set_to_none=True)
-        terms = self.problem.loss(level.composite(state.x))
+        terms = self._cost(level, state, state.x, backward=True)
         total = terms.total
         if not torch.isfinite(total):
             raise NonFiniteCostError(
@@ -726,7 +755,6 @@ class _Run:
                 f"{float(terms.style.detach()):.4g}); lower the "
                 f"learning rate or the style weight, or use precision='fp32'"
             )
-        total.backward()
         value = float(total.detach())
         if value < state.best_cost:
             state.best_cost = value

@@ -269,7 +269,7 @@ def plan_memory(
         if tile_shape is not None:
             from .tiling import tile_with_halo
 
-            padded = tile_with_halo(extractor, layers, shape, tile_shape)
+            padded = tile_with_halo(extractor, layers, shape, tile_shape)  # type: ignore[arg-type]
         return estimate_memory(
             extractor,
             shape,
