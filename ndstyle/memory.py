@@ -309,6 +309,7 @@ def _fit_tile(shape: tuple[int, ...], limit: int, optimizer: str, need: object) 
     """Largest tile (halving the longest axis) whose estimate fits; ``None`` if none does."""
     estimate = need  # (history, tile) -> bytes
     histories = (LBFGS_HISTORY, MIN_LBFGS_HISTORY) if optimizer == "lbfgs" else (LBFGS_HISTORY,)
+    whole = estimate(LBFGS_HISTORY, None)  # type: ignore[operator]
     tile = list(shape)
     while max(tile) > 8:
         longest = tile.index(max(tile))
@@ -317,7 +318,7 @@ def _fit_tile(shape: tuple[int, ...], limit: int, optimizer: str, need: object) 
             n = estimate(history, tuple(tile))  # type: ignore[operator]
             if n <= limit:
                 note = (
-                    f"memory: the whole input needs more than {format_size(limit)}; tiled steps with "
+                    f"memory: {format_size(whole)} needed > {format_size(limit)} allowed; tiled steps with "
                     f"tiles of {tuple(tile)} (exact gradient), L-BFGS history {history}: "
                     f"{format_size(n)}"
                 )
