@@ -121,7 +121,7 @@ def test_halo_covers_the_receptive_field_and_tiles_align_to_the_stride() -> None
     assert tile_with_halo(net, ["relu3_1"], (100, 100), (10, 10)) == (12 + 2 * geo.halo[0],) * 2
 
 
-@pytest.mark.parametrize("spatial_dims", SPATIAL_DIMS)
+@pytest.mark.parametrize("spatial_dims", [1, 2, pytest.param(3, marks=pytest.mark.slow)])
 def test_stylize_tiled_follows_the_untiled_run(spatial_dims: int) -> None:
     """Ten Adam steps tiled and untiled: the same J to 1e-4 (L-BFGS amplifies float32 rounding
     differences through its curvature pairs, so it is not used to compare runs step by step)."""
