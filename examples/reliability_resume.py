@@ -2,9 +2,9 @@
 
 Runs a 2-level Gatys transfer of scikit-image's ``camera.png`` in the style of ``brick.png``
 three ways: uninterrupted; interrupted (Ctrl-C, simulated at a fixed step) with checkpoints every
-10 steps; and resumed from the last checkpoint. Writes ``docs/img/reliability/resume.png`` with
-the cost curves and the images, and prints whether the resumed result equals the uninterrupted
-one bit for bit.
+10 steps; and resumed from the last checkpoint. Writes ``OUT/resume.png`` with the cost curves
+and the images (``--out docs/img/reliability`` regenerates the docs picture), and prints whether
+the resumed result equals the uninterrupted one bit for bit.
 
     python examples/reliability_resume.py [--size 96] [--steps 30] [--out docs/img/reliability]
 """
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--steps", type=int, default=30, help="steps per pyramid level")
     parser.add_argument("--stop", type=int, default=37, help="step at which Ctrl-C is simulated")
-    parser.add_argument("--out", type=Path, default=Path("docs/img/reliability"))
+    parser.add_argument("--out", type=Path, default=Path("reliability-example"))
     args = parser.parse_args()
     torch.set_num_threads(1)  # bit-identical comparisons need the same thread count
 

@@ -82,7 +82,7 @@ def run() -> None:
             "-n",
             str(args.steps),
             "--preview",
-            str(img / "ecg.png"),
+            str(img / "ecg_flutter.png"),
             "--overwrite",
         ]
     )

@@ -7,10 +7,7 @@ torchvision checkpoint is present).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
-
-from .io.atomic import atomic_output, check_output_path
 
 DATA_DIR = Path(__file__).parent / "data"
 CONTENT = DATA_DIR / "chelsea.png"
@@ -35,31 +32,21 @@ def run_demo(
         ``{"result": path, "preview": path}``.
 
     """
-    from .engine import stylize
-    from .extractors import build_extractor
-    from .modalities.image import MODALITY, save_side_by_side
+    from .api import transfer
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"result": out / "chelsea_starry_night.png", "preview": out / "chelsea_starry_night_preview.png"}
-    for path in paths.values():
-        check_output_path(path, overwrite=overwrite)
-    args = argparse.Namespace(size=size or DEMO_SIZE, style_scale=1.0)
-    content = MODALITY.load(CONTENT, args)
-    style = MODALITY.load_style(STYLE, content, args)
-    extractor = build_extractor("auto", spatial_dims=2, in_channels=3)
-    if progress:
-        print(f"extractor: {extractor.describe()}")
-    result = stylize(
-        content.tensor,
-        style.tensor,
-        extractor=extractor,
+    transfer(
+        CONTENT,
+        STYLE,
+        paths["result"],
+        preview=paths["preview"],
+        overwrite=overwrite,
+        progress=progress,
+        extractor="auto",
+        size=size or DEMO_SIZE,
         steps=steps or DEMO_STEPS,
         device=device,
-        progress=progress,
     )
-    with atomic_output(paths["result"], overwrite=overwrite) as tmp:
-        MODALITY.save(tmp, result.output, content, args)
-    with atomic_output(paths["preview"], overwrite=overwrite) as tmp:
-        save_side_by_side(tmp, [content.tensor, style.tensor, result.output])
     return paths

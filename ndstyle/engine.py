@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -21,11 +22,11 @@ from typing import Any, Literal
 import torch
 
 from . import functional as NF
-from ._checks import check_positive, look_up_option, spatial_dims_of
+from ._checks import check_positive, check_stylize_arguments, look_up_option, spatial_dims_of
 from .checkpoint import RunState, check_fingerprint, fingerprint, load_run_state, save_run_state
 from .errors import InterruptedRun, NonFiniteCostError, OptionError, ShapeError
 from .extractors import FeatureExtractor, build_extractor
-from .losses import CostTerms, PerceptualLoss
+from .losses import DEFAULT_STRENGTH, CostTerms, PerceptualLoss, calibrate_weights, check_strength
 from .memory import MemoryPlan, memory_limit, parse_size, plan_memory
 from .pyramid import scale_factors, scaled_shape
 from .tiling import TiledCost
@@ -196,6 +197,8 @@ def stylize(
     checkpoint_every: int = 0,
     resume: bool = False,
     max_memory: int | str | None = "auto",
+    style_loss: str = "gram",
+    strength: float | None = None,
     tol: float = 0.0,
     tile: int | Sequence[int] | None = None,
 ) -> StyleTransferResult:
@@ -216,7 +219,8 @@ def stylize(
         style_layers: layers of the style cost, a list (equal :math:`\lambda_l`) or
             ``{layer: lambda_l}`` (default: the extractor's).
         content_weight: :math:`\alpha` (0 synthesises texture only).
-        style_weight: :math:`\beta`; default: the extractor's ``default_style_weight``.
+        style_weight: :math:`\beta`; given, it overrides ``strength``; default ``None``: set
+            at each pyramid level from ``strength`` (:func:`ndstyle.losses.calibrate_weights`).
         tv_weight: :math:`\gamma`, total variation over every spatial axis.
         style_blend: one weight per style (default: equal).
         mask: optional ``(*spatial)`` or ``(1, *spatial)`` weights in [0, 1] on the content's grid:
@@ -245,6 +249,12 @@ def stylize(
         max_memory: the memory limit of :func:`ndstyle.memory.plan_memory` in bytes (or ``"8G"``...);
             ``"auto"``: the device's memory; ``None``: no check. A run over the limit gets a
             shorter L-BFGS history (said in one logged line) or is refused before allocating.
+        style_loss: the style statistic: ``"gram"`` (the seeds'), ``"mean-cov"``,
+            ``"sliced-wasserstein"`` (random directions seeded by ``seed``) or ``"histogram"``
+            (see :data:`ndstyle.losses.STYLE_LOSSES` and ``docs/style-losses.md``).
+        strength: in [0, 1], used when ``style_weight`` is ``None``: 0 keeps the content, 1
+            synthesises texture; default :data:`ndstyle.losses.DEFAULT_STRENGTH`. The weights are
+            set from the two costs' gradient magnitudes at the start of each level.
         tol: stop a level once the best cost fell by less than ``tol`` (relative) over the last
             :data:`TOL_WINDOW` steps; ``0`` runs every step. ``result.level_steps`` says where
             each level stopped.
@@ -303,6 +313,9 @@ class _Problem:
     device: torch.device
     precision: str
     memory: MemoryPlan
+    strength: float | None  # the calibrated strength, None when style_weight is given
+    content_weight: float
+    seed: int
 
     @property
     def full_shape(self) -> tuple[int, ...]:
@@ -311,8 +324,13 @@ class _Problem:
     @classmethod
     def build(cls, a: dict[str, Any]) -> _Problem:
         """Check every argument of :func:`stylize` (``a``: its bound arguments) and resolve them."""
+        check_stylize_arguments(
+            a["content"], a["style"], steps=a["steps"], coarse_steps=a["coarse_steps"],
+            value_range=a["value_range"], mask=a["mask"], init=a["init"],
+        )  # fmt: skip
         content_b, styles_b = _check_inputs(a["content"], a["style"])
         _check_options(a)
+        strength = _strength(a["style_weight"], a["strength"])
         dev = resolve_device(a["device"])
         look_up_option("precision", a["precision"], ("auto", "fp32", "bf16"))
         net = _resolve_extractor(a["extractor"], content_b, a["seed"]).to(dev)
@@ -336,7 +354,8 @@ class _Problem:
         start = _initial(a["init"], content_b, styles_b[0], generator)
         return cls(
             content_b, styles_b, mask_b, start, generator, net, loss, a["style_blend"], a["optimizer"],
-            a["lr"], bounds, factors, per_level, min_size, dev, precision_used, memory,
+            a["lr"], bounds, factors, per_level, min_size, dev, precision_used, memory, strength,
+            a["content_weight"], a["seed"],
         )  # fmt: skip
 
     def fingerprint(self, arguments: Mapping[str, Any]) -> dict[str, str]:
@@ -361,6 +380,7 @@ class _Problem:
             "device": self.device.type,
             "history_size": self.memory.history_size,
             "tile": list(self.memory.tile) if self.memory.tile is not None else None,
+            "strength": self.strength,
         }
         init = arguments["init"]
         return fingerprint(
@@ -424,6 +444,16 @@ def _check_options(a: Mapping[str, Any]) -> None:
     parse_size(None if a["max_memory"] == "auto" else a["max_memory"])
 
 
+def _strength(style_weight: float | None, strength: float | None) -> float | None:
+    """The strength the weights are calibrated from, or ``None`` when ``style_weight`` is given."""
+    used = check_strength(DEFAULT_STRENGTH if strength is None else strength)
+    if style_weight is not None:
+        if strength is not None:
+            warnings.warn("strength is ignored because style_weight is given", stacklevel=4)
+        return None
+    return used
+
+
 def _resolve_extractor(
     spec: FeatureExtractor | str | None, content: torch.Tensor, seed: int
 ) -> FeatureExtractor:
@@ -467,6 +497,8 @@ def _build_loss(a: Mapping[str, Any], net: FeatureExtractor, precision: str) -> 
         style_weight=net.default_style_weight if a["style_weight"] is None else a["style_weight"],
         tv_weight=a["tv_weight"],
         autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
+        style_loss=a["style_loss"],
+        seed=a["seed"],
     )
 
 
@@ -516,7 +548,7 @@ def _plan(
         style_shapes=[s.shape[2:] for s in styles],
         precision=precision,
         tile=tile,
-        can_tile=tiling.can_tile(net) and getattr(loss, "style_statistic", "gram") == "gram",
+        can_tile=tiling.can_tile(net) and tiling.statistic_name(loss) == "gram",
         what="max_memory" if max_memory != "auto" else f"available on {device}",
     )
     if plan.note:
@@ -686,6 +718,11 @@ class _Run:
             p.style_blend,
         )
         p.loss.set_mask(level.mask)
+        if p.strength is not None:
+            found = calibrate_weights(
+                p.loss, level.content, p.strength, content_weight=p.content_weight, seed=p.seed
+            )
+            log.info("level %d: %s", level.index, found)
 
     def _new_state(self, level: Level, x: torch.Tensor, restart: RunState | None) -> _LevelState:
         p = self.problem

@@ -9,12 +9,21 @@ positions (the seeds' :math:`n_H n_W` generalised):
 - content cost: :math:`J_{content} = \frac{1}{4CN}\sum (a^{(C)} - a^{(G)})^2`;
 - style cost of one layer: :math:`J^{l}_{style} = \frac{1}{(2CN)^2}\|G^{(S)} - G^{(G)}\|_F^2`.
 
+Other style statistics, beside the Gram (``docs/theory.md`` gives formulas and sources):
+
+- :func:`gaussian_w2_cost`: the Wasserstein-2 distance between the Gaussians with the features'
+  mean and covariance (``mean-cov``);
+- :func:`quantile_matching_cost` with random directions (``sliced-wasserstein``, Heitz et al. 2021)
+  or the channel axes (``histogram``, Risser et al. 2017): the exact 1-D optimal transport of
+  every projection of the feature distribution.
+
 See ``docs/theory.md`` for the derivation and the note on inputs of different sizes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -228,6 +237,348 @@ def blend_grams(
         layer: sum(w * g[layer] for g, w in zip(grams, weights, strict=True)) / total  # type: ignore[misc]
         for layer in grams[0]
     }
+
+
+# -- mean and covariance: the Gaussian Wasserstein-2 distance ------------------------------------
+def position_weights(features: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+    """The mask resized to the feature grid and flattened: ``(B|1, 1, N)`` float32, or ``None``."""
+    if mask is None:
+        return None
+    return resize_mask(mask, features.shape[2:]).flatten(2).float()
+
+
+def mean_covariance(
+    features: torch.Tensor, *, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Per-channel mean and channel covariance over all spatial positions (in float32).
+
+    Args:
+        features: activations ``(B, C, *spatial)`` (any dtype; statistics are float32, or float64
+            for float64 features).
+        mask: optional position weights ``(B|1, 1, *spatial')`` (resized to the features' grid).
+
+    Returns:
+        ``mean`` ``(B, C)`` and ``cov`` ``(B, C, C)``:
+        :math:`\mu = \sum_p m_p a_p / \sum_p m_p`,
+        :math:`\Sigma = \sum_p m_p a_p a_p^T / \sum_p m_p - \mu\mu^T` (the per-position Gram
+        minus the outer product of the means, so the Gram's one-product gradient is reused).
+
+    """
+    spatial_dims_of(features, "features")
+    dtype = torch.float64 if features.dtype == torch.float64 else torch.float32
+    second = gram_matrix(features, normalize=True, mask=mask)
+    flat = features.flatten(2).to(dtype)
+    weights = position_weights(features, mask)
+    if weights is None:
+        mean = flat.mean(-1)
+    else:
+        w = weights.to(dtype)
+        mean = (flat * w).sum(-1) / w.sum(-1).clamp_min(1e-8)
+    return mean, second - mean.unsqueeze(2) * mean.unsqueeze(1)
+
+
+def sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
+    """Square root of symmetric positive semi-definite matrices ``(..., C, C)`` (eigenvalues >= 0).
+
+    Computed in float64 and returned in ``matrix``'s dtype.
+    """
+    m = matrix.to(torch.float64)
+    values, vectors = torch.linalg.eigh((m + m.transpose(-1, -2)) / 2)
+    root = (vectors * values.clamp_min(0).sqrt().unsqueeze(-2)) @ vectors.transpose(-1, -2)
+    return root.to(matrix.dtype)
+
+
+class _TraceSqrtm(torch.autograd.Function):
+    r""":math:`\operatorname{tr}\sqrt{A}` of symmetric PSD ``A`` ``(B, C, C)`` with a stable gradient.
+
+    :math:`d\,\operatorname{tr}\sqrt A = \tfrac12 \operatorname{tr}(A^{-1/2} dA)`; the
+    inverse square root is taken on eigenvalues clamped to :math:`10^{-6}\lambda_{max}` (the
+    covariance of ReLU features is often singular), so no eigenvector derivative is needed.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, matrix: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        values, vectors = torch.linalg.eigh((matrix + matrix.transpose(-1, -2)) / 2)
+        floor = values.amax(-1, keepdim=True).clamp_min(1e-12) * 1e-6
+        ctx.save_for_backward(values.clamp_min(floor), vectors)
+        return values.clamp_min(0).sqrt().sum(-1)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        values, vectors = ctx.saved_tensors
+        inv_sqrt = (vectors * (0.5 / values.sqrt()).unsqueeze(-2)) @ vectors.transpose(-1, -2)
+        return grad[:, None, None] * inv_sqrt
+
+
+@dataclass(frozen=True)
+class GaussianTarget:
+    """Mean ``(1, C)``, covariance ``(1, C, C)`` and the covariance's square root of a style."""
+
+    mean: torch.Tensor
+    cov: torch.Tensor
+    cov_sqrt: torch.Tensor
+
+    @classmethod
+    def from_moments(cls, mean: torch.Tensor, cov: torch.Tensor) -> GaussianTarget:
+        """Build the target (and the square root the cost needs) from a mean and a covariance."""
+        return cls(mean, cov, sqrtm_psd(cov.to(torch.float64)))
+
+
+def blend_gaussians(targets: Sequence[GaussianTarget], weights: Sequence[float]) -> GaussianTarget:
+    r"""Moments of the mixture of several styles' feature distributions (weights normalised).
+
+    :math:`\bar\mu = \sum_s w_s\mu_s`,
+    :math:`\bar\Sigma = \sum_s w_s(\Sigma_s + \mu_s\mu_s^T) - \bar\mu\bar\mu^T`: the same
+    mixture whose second moment the Gram blend (:func:`blend_grams`) takes.
+    """
+    total = float(sum(weights))
+    mean = sum(w * t.mean for t, w in zip(targets, weights, strict=True)) / total
+    second = (
+        sum(
+            w * (t.cov + t.mean.unsqueeze(2) * t.mean.unsqueeze(1))
+            for t, w in zip(targets, weights, strict=True)
+        )
+        / total
+    )
+    mean_t = torch.as_tensor(mean)
+    return GaussianTarget.from_moments(
+        mean_t, torch.as_tensor(second) - mean_t.unsqueeze(2) * mean_t.unsqueeze(1)
+    )
+
+
+def gaussian_w2_cost(
+    generated: torch.Tensor, target: GaussianTarget, *, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    r"""Squared Wasserstein-2 distance between Gaussian fits, per channel, averaged over the batch.
+
+    .. math::
+        \frac1C\Big(\|\mu_G-\mu_S\|^2 + \operatorname{tr}\Sigma_G + \operatorname{tr}\Sigma_S
+        - 2\operatorname{tr}\big(\Sigma_S^{1/2}\Sigma_G\Sigma_S^{1/2}\big)^{1/2}\Big)
+
+    (Dowson & Landau 1982; used as a style loss by Kolkin et al. 2019 and style-transfer-pytorch).
+    It is in the features' units squared, like the content cost, where the Gram cost is quartic.
+
+    Args:
+        generated: activations ``(B, C, *spatial)``.
+        target: the style's :class:`GaussianTarget` (batch 1).
+        mask: optional position weights for the generated statistics.
+
+    """
+    mean, cov = mean_covariance(generated, mask=mask)
+    return gaussian_w2_from_moments(mean, cov, target)
+
+
+def gaussian_w2_from_moments(mean: torch.Tensor, cov: torch.Tensor, target: GaussianTarget) -> torch.Tensor:
+    """:func:`gaussian_w2_cost` from the generated mean ``(B, C)`` and covariance ``(B, C, C)``."""
+    if mean.shape[-1] != target.mean.shape[-1]:
+        raise ShapeError(f"style statistics have {target.mean.shape[-1]} channels, features {mean.shape[-1]}")
+    root = target.cov_sqrt.to(torch.float64)  # eigenvalues near 0 need float64 (C <= 512: cheap)
+    cross = _TraceSqrtm.apply(root @ cov.to(torch.float64) @ root).to(cov.dtype)
+    w2 = (
+        (mean - target.mean.to(mean.dtype)).pow(2).sum(-1)
+        + cov.diagonal(dim1=-2, dim2=-1).sum(-1)
+        + target.cov.to(cov.dtype).diagonal(dim1=-2, dim2=-1).sum(-1)
+        - 2 * cross
+    )
+    return w2.clamp_min(0).mean() / mean.shape[-1]
+
+
+# -- additive moments: what tiles accumulate -------------------------------------------------------
+@dataclass(frozen=True)
+class Moments:
+    """Weighted sums over positions: ``count`` ``(B,)``, ``first`` ``(B, C)``, ``second`` ``(B, C, C)``.
+
+    Sums over disjoint tiles add up to the whole input's (``a + b``), so a tiled run can
+    accumulate them without gradients, evaluate a moment-based cost (:meth:`ndstyle.losses.
+    StyleStatistic.cost_from_moments`) and its gradient with respect to the moments once, and
+    back-propagate each tile through the linear surrogate ``<dJ/dM, M_tile>``: the exact gradient.
+    """
+
+    count: torch.Tensor
+    first: torch.Tensor
+    second: torch.Tensor
+
+    def __add__(self, other: Moments) -> Moments:
+        return Moments(self.count + other.count, self.first + other.first, self.second + other.second)
+
+    def mean_covariance(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean ``(B, C)`` and covariance ``(B, C, C)`` of the accumulated positions."""
+        count = self.count.clamp_min(1e-8)
+        mean = self.first / count[:, None]
+        return mean, self.second / count[:, None, None] - mean.unsqueeze(2) * mean.unsqueeze(1)
+
+
+def moments(features: torch.Tensor, *, mask: torch.Tensor | None = None) -> Moments:
+    """Weighted count, sum and sum of outer products of activations ``(B, C, *spatial)`` (float32)."""
+    spatial_dims_of(features, "features")
+    dtype = torch.float64 if features.dtype == torch.float64 else torch.float32
+    flat = features.flatten(2).to(dtype)
+    weights = position_weights(features, mask)
+    second = gram_matrix(features, mask=mask)
+    if weights is None:
+        count = torch.full((flat.shape[0],), float(flat.shape[-1]), dtype=dtype, device=flat.device)
+        return Moments(count, flat.sum(-1), second)
+    w = weights.to(dtype)
+    return Moments(w.sum(-1).expand(flat.shape[0], 1)[:, 0], (flat * w).sum(-1), second)
+
+
+# -- sorted (optimal transport) matching of 1-D projections ----------------------------------------
+@dataclass(frozen=True)
+class SampleTarget:
+    """A style's features kept as samples: ``features`` ``(1, C, N_s)`` and each sample's weight.
+
+    ``weights`` ``(N_s,)`` sum to 1 (several styles blended: the mixture, each style's samples
+    weighted by its blend weight over its number of positions); ``uniform`` when they are all
+    equal (the quantile function is then read by index, without a search). ``sorted_channels``
+    optionally caches the channels' sorted values ``(C, N_s)`` (uniform weights only), which the
+    per-channel histogram cost reuses at every step.
+    """
+
+    features: torch.Tensor
+    weights: torch.Tensor
+    uniform: bool = False
+    sorted_channels: torch.Tensor | None = None
+
+
+def sample_target(features: torch.Tensor, *, presort: bool = False) -> SampleTarget:
+    """Keep a style's activations ``(1, C, *spatial)`` as float32 samples with equal weights.
+
+    ``presort`` also keeps each channel's sorted values (for :func:`quantile_matching_cost`
+    without directions).
+    """
+    flat = features.flatten(2).float()
+    n = flat.shape[-1]
+    presorted = flat[0].sort(dim=-1).values if presort else None
+    return SampleTarget(flat, torch.full((n,), 1.0 / n, device=flat.device), True, presorted)
+
+
+def blend_samples(targets: Sequence[SampleTarget], weights: Sequence[float]) -> SampleTarget:
+    """The mixture of several styles' samples, style ``s`` carrying ``w_s / sum(w)`` of the mass."""
+    total = float(sum(weights))
+    mass = torch.cat([t.weights * (w / total) for t, w in zip(targets, weights, strict=True)])
+    uniform = bool(torch.allclose(mass, mass[:1].expand_as(mass), rtol=1e-6, atol=0))
+    features = torch.cat([t.features for t in targets], dim=-1)
+    presorted = None
+    if uniform and any(t.sorted_channels is not None for t in targets):
+        presorted = features[0].sort(dim=-1).values
+    return SampleTarget(features, mass, uniform, presorted)
+
+
+def random_directions(channels: int, count: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` random unit vectors in channel space, ``(count, C)`` float32 (from ``generator``)."""
+    directions = torch.randn(count, channels, generator=generator)
+    return directions / directions.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def quantile_matching_cost(
+    generated: torch.Tensor,
+    target: SampleTarget,
+    directions: torch.Tensor | None = None,
+    *,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""Mean squared 1-D optimal-transport distance of projections of the feature distributions.
+
+    Each projection :math:`v_p = d_p^T a` of the generated features is sorted and compared with
+    the style's quantile function :math:`Q_p` at the same cumulative mass:
+    :math:`\frac1P\sum_p \sum_i m_i (v_{p,(i)} - Q_p(t_i))^2 / \sum_i m_i` with
+    :math:`t_i` the mid-point of position :math:`i`'s mass in sorted order. This is the squared
+    1-D Wasserstein-2 distance of each projection, exact (no histogram bins) and defined for
+    inputs of different sizes (the style's quantiles are interpolated).
+
+    Args:
+        generated: activations ``(B, C, *spatial)``.
+        target: the style samples (:func:`sample_target`, :func:`blend_samples`).
+        directions: ``(P, C)`` unit vectors (sliced Wasserstein, Heitz et al. 2021), or ``None``
+            for the channel axes themselves (per-channel histogram matching, Risser et al. 2017).
+        mask: optional position weights ``(B|1, 1, *spatial')`` for the generated distribution.
+
+    Returns:
+        A scalar (float32, float64 for float64 features), averaged over the batch.
+
+    """
+    spatial_dims_of(generated, "features")
+    dtype = torch.float64 if generated.dtype == torch.float64 else torch.float32
+    flat = generated.flatten(2).to(dtype)  # (B, C, N)
+    style = target.features.to(dtype)  # (1, C, M)
+    if style.shape[1] != flat.shape[1]:
+        raise ShapeError(f"style samples have {style.shape[1]} channels, features {flat.shape[1]}")
+    with torch.autocast(flat.device.type, enabled=False):
+        if directions is not None:
+            d = directions.to(device=flat.device, dtype=dtype)
+            flat = d @ flat  # (B, P, N)
+            style = d @ style  # (1, P, M)
+        values, order = flat.sort(dim=-1)
+        with torch.no_grad():
+            if directions is None and target.sorted_channels is not None:
+                style_sorted = target.sorted_channels.to(device=flat.device, dtype=dtype)
+                style_order = None
+            else:
+                style_sorted, style_order = style[0].sort(dim=-1)  # (P, M)
+            weights = position_weights(generated, mask)
+            n = flat.shape[-1]
+            w_sorted = None
+            if weights is None:
+                t = ((torch.arange(n, device=flat.device, dtype=dtype) + 0.5) / n).expand(1, 1, n)
+            else:
+                w = weights.to(dtype).expand(flat.shape[0], flat.shape[1], -1)
+                w_sorted = w.gather(-1, order)
+                total = w_sorted.sum(-1, keepdim=True).clamp_min(1e-12)
+                t = (w_sorted.cumsum(-1) - w_sorted / 2) / total
+                w_sorted = w_sorted / total
+            if target.uniform:
+                quantiles = _uniform_quantiles(style_sorted, t, same_grid=weights is None)
+            else:
+                assert style_order is not None  # presorted targets are uniform
+                mass = target.weights.to(device=flat.device, dtype=dtype)[style_order]
+                style_cdf = mass.cumsum(-1) - mass / 2  # (P, M), mid-points
+                quantiles = _interpolate_rows(style_cdf, style_sorted, t.expand(flat.shape).contiguous())
+        diff = (values - quantiles).pow(2)
+        per_projection = diff.mean(-1) if w_sorted is None else (diff * w_sorted).sum(-1)
+    return per_projection.mean(-1).mean()
+
+
+def _uniform_quantiles(style_sorted: torch.Tensor, t: torch.Tensor, *, same_grid: bool) -> torch.Tensor:
+    """Quantiles of equally weighted sorted samples ``(P, M)`` at masses ``t`` (``(B|1, P|1, N)``).
+
+    Sample ``j`` sits at mass ``(j + 1/2) / M``; between samples the quantile is linear. With
+    ``same_grid`` (``t = (i + 1/2) / N``) and ``M == N`` it is the sorted samples themselves.
+    """
+    m = style_sorted.shape[-1]
+    n = t.shape[-1]
+    if same_grid and m == n:
+        return style_sorted.unsqueeze(0)
+    position = (t * m - 0.5).clamp(0, m - 1)
+    low = position.floor().long().clamp(max=max(m - 2, 0))
+    frac = (position - low.to(position.dtype)).clamp(0, 1)
+    rows = style_sorted.unsqueeze(0)
+    shape = (max(t.shape[0], 1), style_sorted.shape[0], n)
+    low = low.expand(shape)
+    frac = frac.expand(shape)
+    below = rows.expand(shape[0], -1, -1).gather(-1, low)
+    if m == 1:
+        return below
+    above = rows.expand(shape[0], -1, -1).gather(-1, low + 1)
+    return below + frac * (above - below)
+
+
+def _interpolate_rows(xp: torch.Tensor, fp: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear ``fp(xp)`` at ``x``, row by row.
+
+    ``xp``, ``fp`` ``(P, M)`` increasing in ``xp``; ``x`` ``(B, P, N)``; values outside ``xp``'s
+    range take the end values.
+    """
+    batch = x.shape[0]
+    if xp.shape[-1] == 1:
+        return fp[:, :1].unsqueeze(0).expand_as(x)
+    xp_b = xp.unsqueeze(0).expand(batch, -1, -1).contiguous()
+    fp_b = fp.unsqueeze(0).expand(batch, -1, -1)
+    right = torch.searchsorted(xp_b, x.contiguous()).clamp(1, xp.shape[-1] - 1)
+    left = right - 1
+    x0, x1 = xp_b.gather(-1, left), xp_b.gather(-1, right)
+    y0, y1 = fp_b.gather(-1, left), fp_b.gather(-1, right)
+    frac = ((x - x0) / (x1 - x0).clamp_min(1e-12)).clamp(0, 1)
+    return y0 + frac * (y1 - y0)
 
 
 def _check_same_features(a: torch.Tensor, b: torch.Tensor, what: str) -> None:

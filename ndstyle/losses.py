@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from . import functional as NF
+from ._checks import look_up_option
 from .errors import OptionError, ShapeError
 from .extractors.base import FeatureExtractor
 
@@ -54,6 +56,149 @@ def normalize_layer_weights(layers: Sequence[str] | Mapping[str, float]) -> dict
     return weights
 
 
+class StyleStatistic(nn.Module):
+    """One style statistic: how a style's target is computed, blended and compared (one layer).
+
+    Subclasses wrap the pure functions of :mod:`ndstyle.functional`; every method takes
+    activations ``(B, C, *spatial)`` with any number of spatial axes. Statistics are float32
+    whatever the features' dtype (bf16 under autocast).
+    """
+
+    name: ClassVar[str] = ""
+    #: whether :meth:`cost` is a function of additive moments (count, sum, second moment) that tiles
+    #: can accumulate (see :func:`ndstyle.functional.moments`); sort-based statistics are not.
+    additive: ClassVar[bool] = False
+
+    def target(self, features: torch.Tensor) -> Any:
+        """The target of one style's activations ``(1, C, *spatial)`` at one layer."""
+        raise NotImplementedError
+
+    def blend(self, targets: Sequence[Any], weights: Sequence[float]) -> Any:
+        """Combine several styles' targets with blend weights (the mixture of their features)."""
+        raise NotImplementedError
+
+    def cost(self, generated: torch.Tensor, target: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The style cost of one layer (a scalar), with optional position weights ``mask``."""
+        raise NotImplementedError
+
+    def cost_from_moments(self, moments: NF.Moments, target: Any) -> torch.Tensor:
+        """The cost from accumulated :class:`~ndstyle.functional.Moments` (``additive`` statistics)."""
+        raise NotImplementedError(
+            f"the {self.name!r} statistic depends on every position's rank, not on additive moments"
+        )
+
+    def forward(self, generated: torch.Tensor, target: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Same as :meth:`cost`."""
+        return self.cost(generated, target, mask)
+
+
+class GramStyle(StyleStatistic):
+    r"""The seeds' Gram cost :math:`\frac{1}{4C^2}\|\hat G^{(S)} - \hat G^{(G)}\|_F^2` (Gatys et al. 2015)."""
+
+    name = "gram"
+    additive = True
+
+    def target(self, features: torch.Tensor) -> torch.Tensor:
+        return NF.gram_matrix(features, normalize=True)
+
+    def blend(self, targets: Sequence[Any], weights: Sequence[float]) -> torch.Tensor:
+        return NF.blend_grams([{"t": t} for t in targets], weights)["t"]
+
+    def cost(self, generated: torch.Tensor, target: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return NF.style_cost_from_grams(NF.gram_matrix(generated, normalize=True, mask=mask), target)
+
+    def cost_from_moments(self, moments: NF.Moments, target: Any) -> torch.Tensor:
+        return NF.style_cost_from_grams(moments.second / moments.count.clamp_min(1e-8)[:, None, None], target)
+
+
+class MeanCovStyle(StyleStatistic):
+    """Gaussian Wasserstein-2 distance of the features' mean and covariance.
+
+    See :func:`ndstyle.functional.gaussian_w2_cost`.
+    """
+
+    name = "mean-cov"
+    additive = True
+
+    def target(self, features: torch.Tensor) -> NF.GaussianTarget:
+        return NF.GaussianTarget.from_moments(*NF.mean_covariance(features))
+
+    def blend(self, targets: Sequence[Any], weights: Sequence[float]) -> NF.GaussianTarget:
+        return NF.blend_gaussians(targets, weights)
+
+    def cost(self, generated: torch.Tensor, target: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return NF.gaussian_w2_cost(generated, target, mask=mask)
+
+    def cost_from_moments(self, moments: NF.Moments, target: Any) -> torch.Tensor:
+        return NF.gaussian_w2_from_moments(*moments.mean_covariance(), target)
+
+
+class HistogramStyle(StyleStatistic):
+    """Per-channel histogram (exact quantile) matching, Risser et al. 2017.
+
+    See :func:`ndstyle.functional.quantile_matching_cost` (no directions: the channel axes).
+    """
+
+    name = "histogram"
+
+    def target(self, features: torch.Tensor) -> NF.SampleTarget:
+        return NF.sample_target(features, presort=True)
+
+    def blend(self, targets: Sequence[Any], weights: Sequence[float]) -> NF.SampleTarget:
+        return NF.blend_samples(targets, weights)
+
+    def cost(self, generated: torch.Tensor, target: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return NF.quantile_matching_cost(generated, target, None, mask=mask)
+
+
+class SlicedWassersteinStyle(HistogramStyle):
+    """Sliced Wasserstein distance of the feature distributions (Heitz et al. 2021).
+
+    Args:
+        seed: seeds the generator of the random directions (same seed, same sequence of calls:
+            same directions, so runs are deterministic).
+        projections: directions per layer and evaluation; ``None``: as many as the layer has
+            channels (Heitz et al.'s choice).
+
+    The directions are redrawn at every evaluation of the cost (every optimiser step).
+
+    """
+
+    name = "sliced-wasserstein"
+
+    def target(self, features: torch.Tensor) -> NF.SampleTarget:
+        return NF.sample_target(features)
+
+    def __init__(self, seed: int = 0, projections: int | None = None) -> None:
+        super().__init__()
+        self.seed = int(seed)
+        self.projections = projections
+        self.generator = torch.Generator().manual_seed(self.seed)
+
+    def reseed(self, seed: int | None = None) -> None:
+        """Restart the sequence of directions (from ``seed``, default the constructor's)."""
+        self.generator.manual_seed(self.seed if seed is None else int(seed))
+
+    def cost(self, generated: torch.Tensor, target: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        channels = generated.shape[1]
+        directions = NF.random_directions(channels, self.projections or channels, self.generator)
+        return NF.quantile_matching_cost(generated, target, directions, mask=mask)
+
+
+#: The style statistics by name (``style_loss=`` / ``--style-loss``).
+STYLE_LOSSES: dict[str, type[StyleStatistic]] = {
+    cls.name: cls for cls in (GramStyle, MeanCovStyle, SlicedWassersteinStyle, HistogramStyle)
+}
+
+
+def build_style_statistic(style_loss: str | StyleStatistic = "gram", *, seed: int = 0) -> StyleStatistic:
+    """The :class:`StyleStatistic` called ``style_loss`` (``seed`` seeds random projections)."""
+    if isinstance(style_loss, StyleStatistic):
+        return style_loss
+    cls = STYLE_LOSSES[look_up_option("style_loss", style_loss, STYLE_LOSSES)]
+    return cls(seed=seed) if cls is SlicedWassersteinStyle else cls()  # type: ignore[call-arg]
+
+
 class PerceptualLoss(nn.Module):
     r""":math:`\\alpha J_{content} + \\beta J_{style} + \\gamma TV` for one extractor.
 
@@ -67,6 +212,10 @@ class PerceptualLoss(nn.Module):
         tv_weight: :math:`\\gamma`.
         autocast_dtype: run the extractor under autocast with this dtype (e.g. bfloat16); Grams
             and sums stay in float32.
+        style_loss: the style statistic: ``"gram"`` (default), ``"mean-cov"``,
+            ``"sliced-wasserstein"``, ``"histogram"`` (see :data:`STYLE_LOSSES`) or a
+            :class:`StyleStatistic`.
+        seed: seeds the random projections of ``"sliced-wasserstein"``.
 
     """
 
@@ -80,8 +229,11 @@ class PerceptualLoss(nn.Module):
         style_weight: float = 1.0,
         tv_weight: float = 0.0,
         autocast_dtype: torch.dtype | None = None,
+        style_loss: str | StyleStatistic = "gram",
+        seed: int = 0,
     ) -> None:
         super().__init__()
+        self.statistic = build_style_statistic(style_loss, seed=seed)
         self.extractor = extractor
         self.content_layers = extractor.check_layers(content_layers)
         self.style_layer_weights = normalize_layer_weights(style_layers)
@@ -92,7 +244,7 @@ class PerceptualLoss(nn.Module):
         self.autocast_dtype = autocast_dtype
         self.layers = list(dict.fromkeys([*self.content_layers, *self.style_layer_weights]))
         self.content_targets: dict[str, torch.Tensor] = {}
-        self.style_targets: dict[str, torch.Tensor] = {}
+        self.style_targets: dict[str, Any] = {}
         self.mask: torch.Tensor | None = None
 
     @contextlib.contextmanager
@@ -118,10 +270,14 @@ class PerceptualLoss(nn.Module):
         self.content_targets = {k: v.float() for k, v in feats.items()}
 
     @torch.no_grad()
-    def style_grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-position Gram matrices of ``style`` ``(1, C, *spatial)`` at the style layers."""
+    def style_grams(self, style: torch.Tensor) -> dict[str, Any]:
+        """The style statistic's targets of ``style`` ``(1, C, *spatial)`` at the style layers.
+
+        Per-position Gram matrices for ``"gram"`` (hence the name); :class:`~ndstyle.functional.
+        GaussianTarget` or :class:`~ndstyle.functional.SampleTarget` for the other statistics.
+        """
         feats = self.features(style, list(self.style_layer_weights))
-        return {k: NF.gram_matrix(v, normalize=True) for k, v in feats.items()}
+        return {k: self.statistic.target(v) for k, v in feats.items()}
 
     @torch.no_grad()
     def set_styles(self, styles: Sequence[torch.Tensor], blend: Sequence[float] | None = None) -> None:
@@ -133,8 +289,13 @@ class PerceptualLoss(nn.Module):
             raise OptionError(f"style_blend has {len(weights)} weights for {len(styles)} styles")
         if any(not w >= 0 for w in weights) or sum(weights) <= 0:
             raise OptionError(f"style_blend weights must be >= 0 and not all 0, got {weights}")
-        grams = [self.style_grams(s) for s in styles]
-        self.style_targets = NF.blend_grams(grams, weights)
+        per_style = [self.style_grams(s) for s in styles]
+        if len(per_style) == 1:
+            self.style_targets = per_style[0]
+        else:
+            self.style_targets = {
+                layer: self.statistic.blend([t[layer] for t in per_style], weights) for layer in per_style[0]
+            }
 
     def set_mask(self, mask: torch.Tensor | None) -> None:
         """Restrict the style statistics of the generated input to a region ``(1, 1, *spatial)``."""
@@ -159,7 +320,128 @@ class PerceptualLoss(nn.Module):
         if self.style_layer_weights:
             if not self.style_targets:
                 raise RuntimeError("set_styles() must be called before evaluating the cost")
-            style = NF.layered_style_cost(feats, self.style_targets, self.style_layer_weights, mask=self.mask)
+            style = self.style_cost(feats)
         tv = NF.total_variation(x) if self.tv_weight else zero
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
         return CostTerms(content=content, style=style, tv=tv, total=total)
+
+    def style_cost(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        r""":math:`J_{style} = \sum_l \lambda_l J^l_{style}` of activations ``{layer: (B, C, *spatial)}``."""
+        if isinstance(self.statistic, GramStyle):  # the seeds' path, unchanged
+            return NF.layered_style_cost(feats, self.style_targets, self.style_layer_weights, mask=self.mask)
+        total = torch.zeros((), dtype=torch.float32, device=next(iter(feats.values())).device)
+        for layer, weight in self.style_layer_weights.items():
+            total = total + weight * self.statistic.cost(feats[layer], self.style_targets[layer], self.mask)
+        return total
+
+
+#: The default :func:`calibrate_weights` strength (see docs/style-losses.md for its calibration).
+DEFAULT_STRENGTH = 0.75
+
+
+@dataclass(frozen=True)
+class Calibration:
+    r"""What :func:`calibrate_weights` measured and set.
+
+    Attributes:
+        strength: the strength used (1 when there is no content term).
+        content_gradient: :math:`\|\nabla_x J_{content}\|` at a content-free input (noise).
+        style_gradient: :math:`\|\nabla_x J_{style}\|` at the content.
+        content_weight: :math:`\alpha` set on the loss.
+        style_weight: :math:`\beta` set on the loss.
+
+    """
+
+    strength: float
+    content_gradient: float
+    style_gradient: float
+    content_weight: float
+    style_weight: float
+
+
+def check_strength(strength: float) -> float:
+    """Return ``strength`` as a float if it lies in [0, 1], else raise :class:`OptionError`."""
+    try:
+        value = float(strength)
+    except (TypeError, ValueError) as error:
+        raise OptionError(f"strength must be a number in [0, 1], got {strength!r}") from error
+    if not 0.0 <= value <= 1.0:
+        raise OptionError(f"strength must be a number in [0, 1], got {strength!r}")
+    return value
+
+
+def _gradient_norm(cost: torch.Tensor, x: torch.Tensor) -> float:
+    if not cost.requires_grad:
+        return 0.0
+    (grad,) = torch.autograd.grad(cost, x)
+    return float(grad.float().norm())
+
+
+def calibrate_weights(
+    loss: PerceptualLoss,
+    content: torch.Tensor,
+    strength: float = DEFAULT_STRENGTH,
+    *,
+    content_weight: float = 1.0,
+    seed: int = 0,
+) -> Calibration:
+    r"""Set the loss's weights from one knob ``strength`` in [0, 1], from gradient magnitudes.
+
+    The two costs pull the input with forces of very different sizes, depending on the extractor,
+    the statistic and the pair. Measured once per pyramid level (targets set):
+
+    - :math:`g_S = \|\nabla_x J_{style}\|` at :math:`x = ` the content (how hard the style pulls
+      away from it; at the noise below when there is no content term or the content already has
+      the style);
+    - :math:`g_C = \|\nabla_x J_{content}\|` at :math:`x = ` Gaussian noise with the content's
+      per-channel mean and std (how hard the content pulls back once it is lost),
+
+    then :math:`\alpha = k(1-s)/g_C` and :math:`\beta = k\,s/g_S` with :math:`k = `
+    ``content_weight``: the weighted forces are in the ratio :math:`(1-s) : s`. At ``strength``
+    :math:`s = 0` the result is the content, at 1/2 the two forces are equal at their extremes,
+    at 1 there is no content term (texture synthesis). The weighted gradient has a size near
+    :math:`k` whatever the extractor, so the optimiser's step sizes (Adam's epsilon, L-BFGS's first
+    step) behave alike too. Both measures depend only on the inputs, not on the iterate, so a
+    level's weights are the same however the run got there.
+
+    Args:
+        loss: a :class:`PerceptualLoss` whose content and style targets (and mask) are set.
+        content: the content at this level ``(1, C, *spatial)`` (the targets' input).
+        strength: :math:`s` in [0, 1].
+        content_weight: :math:`k`, the size of the weighted gradient (0: texture synthesis
+            whatever ``strength``, with :math:`k = 1`).
+        seed: seeds the noise input.
+
+    Returns:
+        The :class:`Calibration`; ``loss.content_weight``/``loss.style_weight`` are set.
+
+    """
+    s = check_strength(strength)
+    generator = torch.Generator().manual_seed(int(seed))
+    dims = tuple(range(2, content.ndim))
+    mean = content.mean(dim=dims, keepdim=True)
+    std = content.std(dim=dims, keepdim=True).clamp_min(1e-3)
+    noise = (mean + std * torch.randn(content.shape, generator=generator).to(content.device)).detach()
+    texture = content_weight <= 0 or not loss.content_layers
+
+    def style_gradient_at(start: torch.Tensor) -> float:
+        x = start.detach().clone().requires_grad_(True)
+        return _gradient_norm(loss.style_cost(loss.features(x, list(loss.style_layer_weights))), x)
+
+    style_gradient = 0.0 if texture else style_gradient_at(content)
+    if style_gradient <= 1e-12:  # texture synthesis, or a content that already has the style
+        style_gradient = style_gradient_at(noise)
+    content_gradient = 0.0
+    if not texture:
+        y = noise.requires_grad_(True)
+        feats = loss.features(y, loss.content_layers)
+        cost = sum(NF.content_cost(feats[k], loss.content_targets[k]) for k in loss.content_layers)
+        content_gradient = _gradient_norm(torch.as_tensor(cost), y) / len(loss.content_layers)
+    tiny = 1e-12
+    scale = float(content_weight) if content_weight > 0 else 1.0
+    if texture or content_gradient <= tiny:
+        s = 1.0  # no content term: texture synthesis
+    alpha = scale * (1.0 - s) / max(content_gradient, tiny) if s < 1.0 else 0.0
+    beta = scale * s / max(style_gradient, tiny) if style_gradient > tiny else 0.0
+    loss.content_weight, loss.style_weight = alpha, beta
+    return Calibration(s, content_gradient, style_gradient, alpha, beta)

@@ -234,9 +234,14 @@ class GramStatistic:
         return (self.slopes[layer].to(gram.dtype) * gram).sum()
 
 
+def statistic_name(loss: PerceptualLoss) -> str:
+    """The name of ``loss``'s style statistic (``"gram"``, ``"mean-cov"``...)."""
+    return str(getattr(getattr(loss, "statistic", None), "name", "gram"))
+
+
 def statistic_of(loss: PerceptualLoss) -> TileableStatistic:
     """The tileable form of ``loss``'s style statistic (the Gram), or a clear refusal."""
-    kind = getattr(loss, "style_statistic", "gram")
+    kind = statistic_name(loss)
     if kind != "gram":
         raise OptionError(
             f"tiled steps support the Gram style statistic only, not {kind!r}; use tile=None or "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,18 @@ class WeightsInfo:
     def cache_path(self) -> Path:
         """Where the file lives in ndstyle's cache (``$NDSTYLE_HOME/weights/<file_name>``)."""
         return weights_dir() / self.file_name
+
+    @property
+    def search_paths(self) -> list[Path]:
+        """Every place this file is looked for, in order: ndstyle's cache, then torch hub's if used."""
+        paths = [self.cache_path]
+        if self.meta.get("torch_hub"):
+            paths.append(Path(torch.hub.get_dir()) / "checkpoints" / self.file_name)
+        return paths
+
+    def find(self) -> Path | None:
+        """The first of :attr:`search_paths` that exists, or ``None``."""
+        return next((p for p in self.search_paths if p.is_file()), None)
 
 
 #: Named weights ndstyle knows about; modalities register theirs with :func:`register_weights`.
@@ -163,6 +176,31 @@ def load_weights(
     except json.JSONDecodeError as error:
         raise WeightsIntegrityError(f"weights file {str(file)!r} has corrupt metadata") from error
     return tensors, metadata
+
+
+#: torch hub's convention: ``name-<first hex digits of the SHA-256>.pth`` (``vgg19-dcbb9e9d.pth``).
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,64})\.[^.]+$")
+_VERIFIED: dict[tuple[str, int, int], str] = {}
+
+
+def verify_hash_in_name(path: str | os.PathLike[str], expected: str | None = None) -> None:
+    """Refuse a checkpoint whose bytes do not match ``expected`` or the hash prefix its name carries.
+
+    Torch hub names checkpoints after the first hex digits of their SHA-256 and checks them only
+    when downloading; a file copied into the cache, truncated or replaced is caught here.
+    ``expected`` (a registered file's hash) takes precedence over the name. A file verified once in
+    this process (same size and modification time) is not hashed again.
+    """
+    if expected is None:
+        match = _HASH_IN_NAME.search(Path(path).name)
+        if match is None:
+            return
+        expected = match.group(1)
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+    if _VERIFIED.get(key) != expected:
+        verify_sha256(path, expected)
+        _VERIFIED[key] = expected
 
 
 def load_torch_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

@@ -122,22 +122,15 @@ VALID_FILES: dict[str, Callable[[Path], None]] = {
 
 def valid_file(modality: object, ext: str, path: Path) -> Path:
     """Write a valid ``ext`` file at ``path`` that ``modality`` reads, or skip the test."""
-    import argparse
-
     import pytest
+
+    from ndstyle.options import TransferOptions
 
     if ext not in VALID_FILES:
         pytest.skip(f"no valid-file factory for {ext} in VALID_FILES")
     VALID_FILES[ext](path)
     try:
-        modality.load(path, argparse.Namespace(**PARSER_DEFAULTS))  # type: ignore[attr-defined]
+        modality.load(path, TransferOptions())  # type: ignore[attr-defined]
     except Exception as error:  # noqa: BLE001 - the factory does not fit this reader
         pytest.skip(f"VALID_FILES[{ext!r}] is not accepted by the {ext} reader: {error}")
     return path
-
-
-def _parser_defaults() -> dict[str, object]:
-    return vars(cli._build_parser().parse_args(["run", "c", "s", "-o", "o"]))
-
-
-PARSER_DEFAULTS = _parser_defaults()

@@ -62,17 +62,17 @@ def test_existing_output_is_not_overwritten(tmp_path, capsys) -> None:
 
 
 @pytest.mark.parametrize(
-    "argv_tail,message",
+    "argv_tail,message,code",
     [
-        (["--content-weight", "-1"], "content_weight must be a finite number >= 0"),
-        (["--extractor", "randm"], "Did you mean 'random'"),
-        (["--style-layers", "relu1_9"], "relu1_9"),
+        (["--content-weight", "-1"], "--content-weight: expected a finite number >= 0", 2),
+        (["--extractor", "randm"], "Did you mean 'random'", 1),
+        (["--style-layers", "relu1_9"], "relu1_9", 1),
     ],
 )
-def test_bad_options_give_one_line_and_no_output(tmp_path, capsys, argv_tail, message) -> None:
+def test_bad_options_give_one_line_and_no_output(tmp_path, capsys, argv_tail, message, code) -> None:
     content, style = write_pair(tmp_path, 1)
     out = tmp_path / "out.npy"
-    assert main(["run", str(content), str(style), "-o", str(out), "-q", *argv_tail]) == 1
+    assert main(["run", str(content), str(style), "-o", str(out), "-q", *argv_tail]) == code
     err = capsys.readouterr().err.strip()
     assert err.startswith("ndstyle: error:") and message in err and "\n" not in err
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["content.npy", "style.npy"]

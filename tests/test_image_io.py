@@ -1,5 +1,3 @@
-import argparse
-
 import numpy as np
 import pytest
 import torch
@@ -8,12 +6,13 @@ from PIL import Image
 from ndstyle.errors import InputFileError
 from ndstyle.modalities import modality_for_path
 from ndstyle.modalities.image import MODALITY, luminance_transfer, match_color, rgb_to_yiq
+from ndstyle.options import TransferOptions
 
 
 def args(**kw):
     base = {"size": None, "style_scale": 1.0, "original_size": False}
     base.update(kw)
-    return argparse.Namespace(**base)
+    return TransferOptions(**base)
 
 
 def gradient(w=40, h=30):

@@ -20,9 +20,10 @@ from _reliability_util import valid_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ndstyle.cli import _build_parser, read_input
+import ndstyle
 from ndstyle.errors import NdstyleError
 from ndstyle.modalities import all_modalities
+from ndstyle.options import TransferOptions
 
 FUZZ = settings(
     max_examples=100,
@@ -38,8 +39,8 @@ def _readers() -> list[tuple[str, str]]:
     return [(name, ext) for name, m in all_modalities().items() for ext in m.extensions]
 
 
-def _args():
-    return _build_parser().parse_args(["run", "c", "s", "-o", "o"])
+def _args() -> TransferOptions:
+    return TransferOptions()
 
 
 @contextlib.contextmanager
@@ -64,7 +65,7 @@ def _check_reader(modality_name: str, ext: str, data: bytes) -> None:
         with _no_hang():
             for read in (
                 lambda: modality.load(path, _args()),  # the API entry point: strict
-                lambda: read_input(modality, path, lambda: modality.load(path, _args())),  # the CLI's
+                lambda: ndstyle.load(path, modality=modality_name),  # the file-level API's (and the CLI's)
             ):
                 try:
                     loaded = read()

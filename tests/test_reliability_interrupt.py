@@ -241,10 +241,10 @@ def test_stale_checkpoint_is_not_overwritten_silently(tmp_path, capsys):
 def test_out_of_memory_is_one_line_with_advice(tmp_path, capsys, monkeypatch):
     content, style = write_pair(tmp_path)
 
-    def transfer(self, content, styles, args, options):
+    def run(self, prepared, kwargs, options):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(ArrayModality, "transfer", transfer)
+    monkeypatch.setattr(ArrayModality, "run", run)
     rc, _, err = run_cli(capsys, "run", content, style, "-o", tmp_path / "o.npy", *FAST)
     assert rc == 1
     assert_one_error_line(err, "out of memory", "--size")

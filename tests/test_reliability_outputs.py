@@ -176,10 +176,10 @@ def test_exception_during_the_run_writes_nothing(pair, tmp_path, capsys, monkeyp
     content, style = pair
     before = snapshot(tmp_path)
 
-    def transfer(self, content, styles, args, options):
+    def run(self, prepared, kwargs, options):
         raise RuntimeError("engine bug")
 
-    monkeypatch.setattr(ArrayModality, "transfer", transfer)
+    monkeypatch.setattr(ArrayModality, "run", run)
     args = ["-o", tmp_path / "o.npy", "--preview", tmp_path / "p.png"]
     rc, _, err = run_cli(capsys, "run", content, style, *args, *FAST)
     assert rc == 1
@@ -236,7 +236,7 @@ def test_save_every_writes_a_marked_partial_file_removed_on_success(pair, tmp_pa
     partial = tmp_path / "o.partial.npy"
     seen = []
 
-    def transfer(self, content, styles, args, options):
+    def run(self, prepared, options, transfer_options):
         saver = options["callback"]
 
         def callback(info):
@@ -245,9 +245,9 @@ def test_save_every_writes_a_marked_partial_file_removed_on_success(pair, tmp_pa
             if fail and info.record.step == 4:
                 raise NonFiniteCostError("the cost became nan at step 4")
 
-        return stylize(content.tensor, [s.tensor for s in styles], **{**options, "callback": callback})
+        return stylize(prepared.tensor, prepared.styles, **{**options, "callback": callback})
 
-    monkeypatch.setattr(ArrayModality, "transfer", transfer)
+    monkeypatch.setattr(ArrayModality, "run", run)
     argv = ["run", content, style, "-o", out, "-n", "5", "--scales", "1", "-q", "--save-every", "2"]
     fail = True
     rc, _, err = run_cli(capsys, *argv)

@@ -1,4 +1,3 @@
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ from ndstyle.cli import main
 from ndstyle.errors import InputFileError
 from ndstyle.modalities import modality_for_path
 from ndstyle.modalities.signal import SignalModality, ecg_extractor, read_signal
+from ndstyle.options import TransferOptions
 
 RATE = 250
 
@@ -37,8 +37,8 @@ def write_csv(path: Path, x: np.ndarray, rate: float | None, names: list[str]) -
             f.write(",".join(repr(float(v)) for v in row) + "\n")
 
 
-def ns(**kw: object) -> argparse.Namespace:
-    return argparse.Namespace(sample_rate=None, **kw)
+def ns(**kw: object) -> TransferOptions:
+    return TransferOptions(sample_rate=None, **kw)  # type: ignore[arg-type]
 
 
 def test_csv_round_trip(tmp_path: Path) -> None:
@@ -60,7 +60,7 @@ def test_csv_rate_from_option_and_missing(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="sample rate"):
         SignalModality().load(tmp_path / "c.csv", ns())
     assert (
-        SignalModality().load(tmp_path / "c.csv", argparse.Namespace(sample_rate=500.0)).meta["sample_rate"]
+        SignalModality().load(tmp_path / "c.csv", TransferOptions(sample_rate=500.0)).meta["sample_rate"]
         == 500
     )
 
@@ -78,9 +78,10 @@ def test_wfdb_round_trip(tmp_path: Path) -> None:
     )
     m = SignalModality()
     loaded = m.load(tmp_path / "rec.hea", ns())
-    target = tmp_path / ".out.abc123.part.hea"  # the name atomic_output gives a temporary file
-    m.save(target, loaded.tensor, loaded, ns())
-    target.rename(tmp_path / "out.hea")
+    import ndstyle
+
+    ndstyle.save(tmp_path / "out.hea", loaded.tensor, like=loaded)  # through the atomic temporary
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.dat", "out.hea", "rec.dat", "rec.hea"]
     rec = wfdb.rdrecord(str(tmp_path / "out"))
     assert (
         rec.fs == RATE

@@ -62,6 +62,8 @@ def test_short_transfer_reduces_style_cost_tenfold() -> None:
     content = tone(440, 4000)
     style = (torch.rand(1, 3000, generator=torch.Generator().manual_seed(1)) - 0.5) * 0.4
     ex = small(1)
+    # the classic Ulyanov layers (the audio recipe's envelope/spectrum defaults start from noise)
+    ex.default_content_layers, ex.default_style_layers = ("relu",), {"relu": 1.0}
     before = evaluate_costs(ex, content, style, content)["style"]
     result = stylize(content, style, extractor=ex, steps=20, scales=1, progress=False, value_range=None)
     after = evaluate_costs(ex, content, style, result.output)["style"]

@@ -209,24 +209,18 @@ def test_cli_train_then_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_run_refuses_weights_of_another_modality(tmp_path: Path) -> None:
-    import argparse
+    import ndstyle
 
-    from ndstyle.modalities.base import LoadedInput, Modality
-
-    class Signal(Modality):
-        name = "signal"
-
+    x = torch.rand(1, 64)
     path = tmp_path / "w.safetensors"
     ConvNdExtractor.random(1, 1, widths=(4,)).save(path, extra_metadata={"modality": "audio"})
-    x = LoadedInput(torch.rand(1, 64))
+    ecg = ndstyle.Loaded(x, {"sample_rate": 250.0}, modality="signal")
     with pytest.raises(WeightsIntegrityError, match=r"'audio' data.*'signal' data.*wrong modality"):
-        Signal().transfer(x, [x], argparse.Namespace(), {"extractor": str(path), "steps": 1})
+        ndstyle.transfer(ecg, ecg, extractor=str(path), steps=1, progress=False)
     ConvNdExtractor.random(1, 1, widths=(4,)).save(
         path, extra_metadata={"modality": "signal"}, overwrite=True
     )
-    result = Signal().transfer(
-        x, [x], argparse.Namespace(), {"extractor": str(path), "steps": 1, "progress": False}
-    )
+    result = ndstyle.transfer(ecg, ecg, extractor=str(path), steps=1, progress=False)
     assert result.output.shape == (1, 64)
 
 

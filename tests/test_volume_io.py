@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import nibabel as nib
@@ -12,14 +11,20 @@ import torch
 
 from ndstyle.errors import InputFileError, ShapeError
 from ndstyle.modalities.volume import MODALITY, Normalization, working_shape, write_like
+from ndstyle.options import TransferOptions
 
 NIB_DATA = Path(nib.__file__).parent / "tests" / "data"
 
 
-def _args(**kw: object) -> argparse.Namespace:
-    base = {"size": None, "vol_normalize": "percentile", "vol_window": (0.5, 99.5), "float32": False}
+def _args(**kw: object) -> TransferOptions:
+    base: dict[str, object] = {
+        "size": None,
+        "vol_normalize": "percentile",
+        "vol_window": (0.5, 99.5),
+        "float32": False,
+    }
     base.update(kw)
-    return argparse.Namespace(**base)
+    return TransferOptions(**base)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

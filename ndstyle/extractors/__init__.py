@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,12 @@ ExtractorBuilder = Callable[..., FeatureExtractor]
 _BUILDERS: dict[str, ExtractorBuilder] = {}
 _WEIGHTS_LOADERS: dict[str, Callable[..., FeatureExtractor]] = {}
 #: Modules imported on first look-up, so that registering extractors costs nothing at import.
-_PLUGIN_MODULES = ("ndstyle.extractors.vgg", "ndstyle.extractors.volume", "ndstyle.extractors.spectral")
+_PLUGIN_MODULES = (
+    "ndstyle.extractors.vgg",
+    "ndstyle.extractors.volume",
+    "ndstyle.extractors.spectral",
+    "ndstyle.extractors.ecg",
+)
 
 
 def register_extractor(name: str, builder: ExtractorBuilder) -> ExtractorBuilder:
@@ -77,6 +83,41 @@ def _load_convnd(
 register_weights_loader("convnd", _load_convnd)
 
 
+#: Extractors built by name or weights file, kept per process once :func:`cache_extractors` is called.
+_CACHE: OrderedDict[str, FeatureExtractor] | None = None
+_CACHE_SIZE = 4
+_CACHE_COUNTS = {"built": 0, "reused": 0}
+
+
+def cache_extractors(size: int = 4) -> None:
+    """Keep up to ``size`` extractors built by name or weights file in this process.
+
+    Batch workers call this so that weights are loaded once per worker, not once per file: a
+    later :func:`build_extractor` with the same name (or unchanged weights file), dims, channels
+    and options returns the same frozen extractor. ``size=0`` turns the cache off.
+    """
+    global _CACHE, _CACHE_SIZE
+    _CACHE, _CACHE_SIZE = (OrderedDict() if size > 0 else None), size
+    _CACHE_COUNTS.update(built=0, reused=0)
+
+
+def extractor_cache_info() -> dict[str, int]:
+    """``{"built": n, "reused": m, "size": k}`` of this process's extractor cache."""
+    return {**_CACHE_COUNTS, "size": len(_CACHE) if _CACHE is not None else 0}
+
+
+def _cache_key(spec: Any, spatial_dims: int, in_channels: int, options: dict[str, Any]) -> str:
+    stamp = ""
+    if spec is not None and is_weights_path(spec):
+        try:
+            stat = Path(spec).stat()
+            stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+    return repr((os.fspath(spec) if spec is not None else None, stamp, spatial_dims, in_channels,
+                 sorted((k, repr(v)) for k, v in options.items())))  # fmt: skip
+
+
 def is_weights_path(spec: str | os.PathLike[str]) -> bool:
     """Whether ``spec`` names a weights file rather than a registered extractor."""
     text = os.fspath(spec)
@@ -107,6 +148,28 @@ def build_extractor(
         WeightsNotFoundError: a weights path that does not exist.
 
     """
+    if _CACHE is not None and not isinstance(spec, FeatureExtractor):
+        key = _cache_key(spec, spatial_dims, in_channels, options)
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            _CACHE_COUNTS["reused"] += 1
+            return _CACHE[key]
+        built = _build(spec, spatial_dims=spatial_dims, in_channels=in_channels, **options)
+        _CACHE_COUNTS["built"] += 1
+        _CACHE[key] = built
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+        return built
+    return _build(spec, spatial_dims=spatial_dims, in_channels=in_channels, **options)
+
+
+def _build(
+    spec: str | os.PathLike[str] | FeatureExtractor | None,
+    *,
+    spatial_dims: int,
+    in_channels: int,
+    **options: Any,
+) -> FeatureExtractor:
     modality = options.pop("modality", None)
     if isinstance(spec, FeatureExtractor):
         extractor = spec
@@ -151,6 +214,8 @@ __all__ = [
     "FeatureExtractor",
     "available_extractors",
     "build_extractor",
+    "cache_extractors",
+    "extractor_cache_info",
     "register_extractor",
     "register_weights_loader",
 ]

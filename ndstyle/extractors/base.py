@@ -39,6 +39,10 @@ class FeatureExtractor(nn.Module):
     default_style_layers: Mapping[str, float] = {}
     value_range: tuple[float, float] | None = None
     default_style_weight: float = 100.0
+    #: The strength (:func:`ndstyle.losses.calibrate_weights`) used when neither a style weight nor a
+    #: strength is given; ``None`` uses :attr:`default_style_weight` instead (extractors whose
+    #: weight was measured on their field's data, e.g. the ECG and spectral front ends).
+    default_strength: float | None = 0.75
     default_precision: str = "fp32"
 
     def __init__(

@@ -240,7 +240,7 @@ class ConvNdExtractor(FeatureExtractor):
                 f"not a ConvNd extractor"
             )
         check_weights_fit(path, meta, spatial_dims, in_channels)
-        net = cls(ConvNdConfig.from_metadata(meta["config"]), seed=None)
+        net = cls(_checked_config(path, meta, tensors), seed=None)
         try:
             net.load_state_dict(tensors, strict=True)
         except RuntimeError as error:
@@ -250,6 +250,37 @@ class ConvNdExtractor(FeatureExtractor):
         net.metadata = meta
         net.source = f"weights {os.fspath(path)}"
         return net.freeze()  # type: ignore[return-value]
+
+
+def _checked_config(
+    path: str | os.PathLike[str], meta: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> ConvNdConfig:
+    """The architecture in ``meta``, refused unless the file's tensors have exactly its shapes.
+
+    The network is first built on the ``meta`` device (no memory), so absurd widths in a
+    malformed file are refused instead of being allocated.
+    """
+    where = f"weights file {os.fspath(path)!r}"
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        raise WeightsIntegrityError(f"{where} has no architecture ('config') in its metadata")
+    try:
+        parsed = ConvNdConfig.from_metadata(config)
+        with torch.device("meta"):
+            skeleton = ConvNdExtractor(parsed, seed=None)
+    except (TypeError, ValueError, KeyError, OverflowError, RuntimeError) as error:
+        raise WeightsIntegrityError(
+            f"{where} has an invalid architecture in its metadata ({error})"
+        ) from error
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in tensors.items()}
+    if expected != got:
+        key = next(k for k in sorted(set(expected) | set(got)) if expected.get(k) != got.get(k))
+        raise WeightsIntegrityError(
+            f"{where} does not match its own architecture: {key} is {got.get(key, 'missing')} in the file, "
+            f"{expected.get(key, 'absent')} in its metadata"
+        )
+    return parsed
 
 
 def check_weights_fit(

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .._checks import look_up_option
-from ..errors import OptionError, WeightsIntegrityError, WeightsNotFoundError
+from ..errors import OptionError, OutputFileError, WeightsIntegrityError, WeightsNotFoundError
 from ..weights import (
     WeightsInfo,
     load_torch_checkpoint,
@@ -38,6 +38,7 @@ from ..weights import (
     register_weights,
     save_weights,
     sha256_file,
+    verify_hash_in_name,
 )
 from . import register_extractor, register_weights_loader
 from .base import FeatureExtractor
@@ -45,6 +46,9 @@ from .base import FeatureExtractor
 #: Convolutions per block of each variant (output widths 64, 128, 256, 512, 512).
 VGG_BLOCKS: dict[str, tuple[int, ...]] = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 VGG_WIDTHS = (64, 128, 256, 512, 512)
+
+#: Border handling of the convolutions (see :class:`VGGExtractor`).
+PADDING_MODES = ("replicate-first", "zeros", "replicate", "reflect")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -79,7 +83,7 @@ TORCHVISION = {
                 "run 'ndstyle weights download vgg19' (548 MB from download.pytorch.org)",
                 "or copy vgg19-dcbb9e9d.pth into torch hub's cache ($TORCH_HOME/hub/checkpoints)",
             ),
-            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet"},
+            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet", "torch_hub": True},
         )
     ),
     "vgg16": register_weights(
@@ -94,7 +98,7 @@ TORCHVISION = {
                 "run 'ndstyle weights download vgg16' (528 MB from download.pytorch.org)",
                 "or copy vgg16-397923af.pth into torch hub's cache ($TORCH_HOME/hub/checkpoints)",
             ),
-            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet"},
+            meta={"spatial_dims": 2, "in_channels": 3, "preprocessing": "imagenet", "torch_hub": True},
         )
     ),
 }
@@ -132,6 +136,12 @@ class VGGExtractor(FeatureExtractor):
         preprocessing: ``"imagenet"`` (torchvision: mean/std on RGB in [0, 1]) or ``"caffe"``
             (Keras/Caffe: BGR on 0..255 minus the BGR means).
         source: where the weights came from (shown by :meth:`describe`).
+        padding: how the convolutions pad the borders: ``"replicate-first"`` (default: the first
+            convolution replicates the edge pixels, the others pad with zeros, as
+            style-transfer-pytorch does), ``"zeros"`` (as trained), ``"replicate"`` or
+            ``"reflect"`` (every convolution). Zero padding shows the network a dark frame
+            around every input; the style cost then paints a light frame inside the border of
+            the result (docs/style-losses.md measures it).
 
     Input ``(B, 3, H, W)`` RGB in ``[0, 1]``; ``relu{b}_{i}`` activations are
     ``(B, width_b, H / 2^(b-1), W / 2^(b-1))``.
@@ -148,11 +158,14 @@ class VGGExtractor(FeatureExtractor):
         pooling: str = "max",
         preprocessing: str = "imagenet",
         source: str = "",
+        padding: str = "replicate-first",
     ) -> None:
         look_up_option("VGG variant", variant, VGG_BLOCKS)
         look_up_option("pooling", pooling, ("max", "avg"))
         look_up_option("preprocessing", preprocessing, ("imagenet", "caffe"))
         super().__init__(2, 3, self._build(variant, pooling))
+        self.padding = "zeros"
+        self.set_padding(padding)
         self.variant = variant
         self.pooling = pooling
         self.preprocessing = preprocessing
@@ -184,6 +197,19 @@ class VGGExtractor(FeatureExtractor):
             layers.append((f"pool{block}", pool(2)))
         return layers
 
+    def set_padding(self, padding: str) -> VGGExtractor:
+        """Set how the convolutions pad the borders (one of :data:`PADDING_MODES`); returns self."""
+        look_up_option("padding", padding, PADDING_MODES)
+        for index, name in enumerate(self.conv_names):
+            conv = self.layers[name]
+            assert isinstance(conv, nn.Conv2d)
+            mode = padding
+            if padding == "replicate-first":
+                mode = "replicate" if index == 0 else "zeros"
+            conv.padding_mode = mode  # type: ignore[assignment]
+        self.padding = padding
+        return self
+
     @property
     def conv_names(self) -> list[str]:
         """Names of the convolutions, in order."""
@@ -203,8 +229,8 @@ class VGGExtractor(FeatureExtractor):
     def describe(self) -> str:
         """One line: variant, pooling, preprocessing and where the weights come from."""
         return (
-            f"VGG-{self.variant[3:]} ({self.pooling} pooling, {self.preprocessing} preprocessing; "
-            f"{self.source})"
+            f"VGG-{self.variant[3:]} ({self.pooling} pooling, {self.preprocessing} preprocessing, "
+            f"{self.padding} padding; {self.source})"
         )
 
     def load_conv_weights(self, tensors: Mapping[str, torch.Tensor], origin: str) -> None:
@@ -269,6 +295,8 @@ def from_torchvision_checkpoint(
         pooling: ``"max"`` or ``"avg"``.
 
     """
+    registered = [i.sha256 for i in TORCHVISION.values() if i.file_name == Path(path).name]
+    verify_hash_in_name(path, registered[0] if registered else None)  # vgg19-dcbb9e9d.pth: its hash
     state = load_torch_checkpoint(path)
     found = variant_of_checkpoint(state)
     if variant is not None and found != variant:
@@ -366,7 +394,11 @@ def offline_weights_path(*, convert: bool = True) -> tuple[Path | None, list[Pat
     if onnx_path is None or not convert:
         return None, looked
     cached.parent.mkdir(parents=True, exist_ok=True)
-    convert_offline_onnx(onnx_path, cached)
+    try:
+        convert_offline_onnx(onnx_path, cached)
+    except OutputFileError:
+        if not cached.is_file():  # else another process (a batch worker) converted it meanwhile
+            raise
     return cached, looked
 
 
@@ -503,16 +535,20 @@ def _builder(kind: str) -> Any:
         pooling: str = "max",
         download: bool = False,
         progress: bool = True,
+        padding: str = "replicate-first",
         **_: Any,
     ) -> VGGExtractor:
         _check_rgb(kind, spatial_dims, in_channels)
+        look_up_option("padding", padding, PADDING_MODES)
         if kind == "auto":
-            return build_auto_vgg(weights=weights, pooling=pooling, download=download)
-        if kind == "vgg16-offline":
-            return build_offline_vgg16(pooling=pooling)
-        return build_torchvision_vgg(
-            kind, weights=weights, pooling=pooling, download=download, progress=progress
-        )
+            net = build_auto_vgg(weights=weights, pooling=pooling, download=download)
+        elif kind == "vgg16-offline":
+            net = build_offline_vgg16(pooling=pooling)
+        else:
+            net = build_torchvision_vgg(
+                kind, weights=weights, pooling=pooling, download=download, progress=progress
+            )
+        return net.set_padding(padding)
 
     build.__name__ = f"build_{kind.replace('-', '_')}"
     build.__doc__ = f"Registered builder of the {kind!r} extractor (2-D RGB only)."

@@ -8,6 +8,9 @@ Guarantees (see ``docs/reliability.md``):
   and the target is left exactly as it was;
 - an existing file is never replaced unless ``overwrite`` is true, and even then never when it is
   one of the inputs (same file through symlinks, hard links or relative paths);
+- a writer that must produce companion files (a WFDB record's ``.dat`` next to its ``.hea``)
+  asks :func:`companion` for a temporary path: companions are checked like the main file and
+  appear together with it, or not at all;
 - the result gets ordinary permissions (``0o666`` minus the umask, or those of the file it
   replaces), not the private ``0o600`` of a temporary file.
 """
@@ -19,11 +22,26 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import OutputFileError
 
 PathLike = str | os.PathLike[str]
+
+
+@dataclass
+class _Pending:
+    """A temporary file of an open :func:`atomic_outputs` and what it becomes on success."""
+
+    final: Path
+    overwrite: bool
+    inputs: tuple[Path, ...]
+    companions: list[tuple[Path, Path]] = field(default_factory=list)
+
+
+#: temporary path -> its pending output, while :func:`atomic_outputs` is open.
+_PENDING: dict[Path, _Pending] = {}
 
 
 def same_file(a: PathLike, b: PathLike) -> bool:
@@ -58,7 +76,46 @@ def check_output_path(path: PathLike, *, overwrite: bool = False, inputs: Sequen
         raise OutputFileError(f"output {str(out)!r} already exists; pass --overwrite to replace it")
     if not out.parent.is_dir():
         raise OutputFileError(f"output folder {str(out.parent)!r} does not exist")
+    check_folder_writable(out.parent, out)
     return out
+
+
+def check_folder_writable(folder: Path, out: Path) -> None:
+    """Create and remove a probe file in ``folder``: refuse now, not after hours of work."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".ndstyle-probe-", dir=folder)
+    except OSError as error:
+        why = "permission denied" if isinstance(error, PermissionError) else error.strerror or str(error)
+        raise OutputFileError(
+            f"output {str(out)!r}: cannot write in folder {str(folder)!r}: {why}"
+        ) from error
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+
+
+def final_path(tmp: PathLike) -> Path:
+    """The file a temporary path of :func:`atomic_output` becomes (``tmp`` itself outside one)."""
+    pending = _PENDING.get(Path(tmp))
+    return pending.final if pending is not None else Path(tmp)
+
+
+def companion(tmp: PathLike, final: PathLike) -> Path:
+    """A temporary path for ``final``, a file that must appear together with ``tmp``'s target.
+
+    ``final`` is checked like any output (never an input, never an existing file unless
+    ``overwrite``); it is moved into place with the main file, and removed if that fails. Outside
+    :func:`atomic_outputs` the writer writes ``final`` directly.
+    """
+    pending = _PENDING.get(Path(tmp))
+    if pending is None:
+        return Path(final)
+    out = check_output_path(final, overwrite=pending.overwrite, inputs=pending.inputs)
+    if same_file(out, pending.final) or any(same_file(out, o) for _, o in pending.companions):
+        raise OutputFileError(f"output {str(out)!r} is given twice; choose distinct paths")
+    part = _temporary(out)
+    pending.companions.append((part, out))
+    return part
 
 
 def _umask() -> int:
@@ -164,14 +221,20 @@ def atomic_outputs(
                 raise OutputFileError(f"output {str(a)!r} is given twice; choose distinct paths")
     tmps: list[Path] = []
     committed: list[Path] = []
+    pending: list[_Pending] = []
+    frozen = tuple(Path(i) for i in inputs)
     try:
         for out in outs:
             tmps.append(_temporary(out))
+            pending.append(_Pending(out, overwrite, frozen))
+            _PENDING[tmps[-1]] = pending[-1]
         try:
             yield tuple(tmps)
         except OSError as error:
             raise _as_output_error(outs, error) from error
-        for tmp, out in zip(tmps, outs, strict=True):
+        moves = [(t, o) for t, o in zip(tmps, outs, strict=True)]
+        moves += [pair for p in pending for pair in p.companions]
+        for tmp, out in moves:
             existed = out.exists()
             try:
                 _commit(tmp, out, overwrite)
@@ -182,6 +245,8 @@ def atomic_outputs(
         committed.clear()
     finally:
         for tmp in tmps:
+            _PENDING.pop(tmp, None)
+        for tmp in [*tmps, *(t for p in pending for t, _ in p.companions)]:
             with contextlib.suppress(OSError):
                 tmp.unlink()
         for out in committed:  # a later file failed: take back the new ones

@@ -16,7 +16,10 @@ from typing import Any
 import torch
 
 #: Modality name -> "module:function" of its judge (imported on first use).
-JUDGES: dict[str, str] = {}
+JUDGES: dict[str, str] = {
+    "signal": "ndstyle.metrics.signal:judge",
+    "audio": "ndstyle.metrics.audio:judge",
+}
 
 
 def report(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .._checks import suggest
 from ..errors import InputFileError, OptionError
-from .base import LoadedInput, Modality
+from .base import Loaded, LoadedInput, Modality, Prepared
 
 #: Modality name -> module defining ``MODALITY``. Missing modules are skipped.
 MODALITY_MODULES = {
@@ -33,7 +33,8 @@ def all_modalities() -> dict[str, Modality]:
     return found
 
 
-def _suffix(path: Path) -> str:
+def file_suffix(path: Path) -> str:
+    """The extension that picks a modality (``.nii.gz`` counts as one), lower case."""
     name = path.name.lower()
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
@@ -52,7 +53,7 @@ def modality_for_path(path: str | Path, override: str | None = None) -> Modality
     """The modality for ``path``: ``override`` if given, else from the file extension."""
     if override:
         return get_modality(override)
-    suffix = _suffix(Path(path))
+    suffix = file_suffix(Path(path))
     for modality in all_modalities().values():
         if suffix in modality.extensions:
             return modality
@@ -63,4 +64,15 @@ def modality_for_path(path: str | Path, override: str | None = None) -> Modality
     )
 
 
-__all__ = ["LoadedInput", "Modality", "all_modalities", "get_modality", "modality_for_path"]
+_suffix = file_suffix
+
+__all__ = [
+    "Loaded",
+    "LoadedInput",
+    "Modality",
+    "Prepared",
+    "all_modalities",
+    "file_suffix",
+    "get_modality",
+    "modality_for_path",
+]

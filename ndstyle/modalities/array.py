@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import InputFileError
-from .base import LoadedInput, Modality
+from ..options import TransferOptions
+from .base import Loaded, Modality
 
 
 def read_npy(path: Path) -> np.ndarray:
@@ -75,9 +76,22 @@ class ArrayModality(Modality):
     extensions = (".npy",)
     description = "NumPy array (C, *spatial), 1-3 spatial axes"
 
-    def load(self, path: Path, args: argparse.Namespace) -> LoadedInput:
+    def load(self, path: Path, options: TransferOptions | None = None) -> Loaded:
         """Read ``(C, *spatial)``; a 1-D array is one channel of a 1-D signal."""
-        array = read_npy(path)
+        return self.from_object(read_npy(path), options, path=path)
+
+    def from_object(
+        self,
+        source: Any,
+        options: TransferOptions | None = None,
+        content: Loaded | None = None,
+        *,
+        path: Path | str = "<array>",
+    ) -> Loaded:
+        """An array or tensor ``(C, *spatial)`` (a 1-D one is one channel of a 1-D signal)."""
+        array = source.detach().cpu().numpy() if hasattr(source, "detach") else np.asarray(source)
+        if np.iscomplexobj(array):
+            raise InputFileError(f"{str(path)!r}: complex values are not supported; give real values")
         if array.ndim == 1:
             array = array[None]
         if array.ndim not in (2, 3, 4):
@@ -90,9 +104,12 @@ class ArrayModality(Modality):
         tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
         if not torch.isfinite(tensor).all():
             raise InputFileError(f"{str(path)!r} contains NaN or infinite values")
-        return LoadedInput(tensor, {"dtype": str(array.dtype), "shape": tuple(array.shape)}, path)
+        meta = {"dtype": str(array.dtype), "shape": tuple(array.shape)}
+        return Loaded(tensor, meta, Path(path) if isinstance(path, Path) else None)
 
-    def save(self, path: Path, result: torch.Tensor, content: LoadedInput, args: argparse.Namespace) -> None:
+    def save(
+        self, path: Path, result: torch.Tensor, content: Loaded, options: TransferOptions | None = None
+    ) -> None:
         """Write the result in the content's dtype (integers rounded and clipped)."""
         dtype = np.dtype(content.meta.get("dtype", "float32"))
         values = result.numpy()

@@ -4,23 +4,27 @@ Content and style may have different sample rates, lengths and channel counts: b
 (``scipy.signal.resample_poly``) to a working rate (default: the content's), the style's channels
 are matched to the content's (mono is repeated, multichannel is averaged to mono). The result is
 written at the content's rate, channel count, length and subtype; if it would clip it is
-peak-normalised and the gain change is reported on stderr and kept in ``meta["gain"]``.
+peak-normalised and the gain change is logged (logger ``ndstyle``).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
+import logging
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from ..engine import StyleTransferResult, stylize
 from ..errors import InputFileError, OptionError
-from .base import LoadedInput, Modality
+from ..options import TransferOptions
+from .base import Loaded, Modality, Prepared, standard_info
+
+logger = logging.getLogger("ndstyle")
+#: Output extension -> soundfile container.
+CONTAINERS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
 
 #: Largest absolute value written to integer files (just under full scale).
 PEAK = 0.999
@@ -68,39 +72,22 @@ class AudioModality(Modality):
     spatial_dims = 1
     description = "audio (soundfile: WAV, FLAC, OGG), mono or multichannel, any rate"
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        g = parser.add_argument_group("audio (.wav .flac .ogg)")
-        g.add_argument("--n-fft", type=int, default=1024, help="STFT size (default: %(default)s)")
-        g.add_argument("--hop", type=int, default=512, help="STFT hop in samples (default: %(default)s)")
-        g.add_argument(
-            "--working-rate",
-            type=int,
-            default=None,
-            metavar="HZ",
-            help="sample rate of the optimisation (default: the content's)",
-        )
-        g.add_argument(
-            "--filters", type=int, default=512, help="random spectral filters (default: %(default)s)"
-        )
-        g.add_argument(
-            "--audio-mode",
-            choices=("waveform", "griffin-lim"),
-            default="waveform",
-            help="optimise the waveform (default) or the magnitude spectrogram + Griffin-Lim",
-        )
+    #: waveform mode starts from noise: from the content, 100 L-BFGS steps cannot remove the speech's
+    #: own spectrum (docs/signals.md); Griffin-Lim mode starts from the content's spectrogram
+    defaults: ClassVar[dict[str, Any]] = {"init": "noise", "scales": 1, "steps": DEFAULT_STEPS}
+    stylize_defaults: ClassVar[dict[str, Any]] = {"value_range": None}
+    default_extractor = "spectral"
 
     # -- reading ---------------------------------------------------------------------------------
-    def load(self, path: Path, args: argparse.Namespace) -> LoadedInput:
+    def load(self, path: Path, options: TransferOptions | None = None) -> Loaded:
         """Read the content at the working rate: ``(C, T_work)`` float32."""
         data, meta = read_audio(path)
-        working = getattr(args, "working_rate", None) or meta["sample_rate"]
-        if working < 1:
-            raise OptionError(f"--working-rate must be a positive number of Hz, got {working}")
+        working = (options.working_rate if options is not None else None) or meta["sample_rate"]
         meta["working_rate"] = int(working)
         data = resample(data, meta["sample_rate"], meta["working_rate"])
-        return LoadedInput(torch.from_numpy(data.astype(np.float32)), meta, path)
+        return Loaded(torch.from_numpy(data.astype(np.float32)), meta, path)
 
-    def load_style(self, path: Path, content: LoadedInput, args: argparse.Namespace) -> LoadedInput:
+    def load_style(self, path: Path, content: Loaded, options: TransferOptions | None = None) -> Loaded:
         """Read a style at the content's working rate with the content's channel count."""
         data, meta = read_audio(path)
         channels = content.tensor.shape[0]
@@ -109,51 +96,38 @@ class AudioModality(Modality):
             data = np.repeat(mono, channels, axis=0)
             meta["channels_matched"] = f"{meta['channels']} -> {channels}"
         data = resample(data, meta["sample_rate"], content.meta["working_rate"])
-        return LoadedInput(torch.from_numpy(data.astype(np.float32)), meta, path)
+        return Loaded(torch.from_numpy(data.astype(np.float32)), meta, path)
 
     # -- transfer --------------------------------------------------------------------------------
-    def stylize_defaults(self, args: argparse.Namespace) -> dict[str, Any]:
-        return {"init": "content", "scales": 1, "steps": DEFAULT_STEPS, "value_range": None}
+    def build_extractor(
+        self, content: Loaded, styles: list[Loaded], options: TransferOptions, **builder_options: Any
+    ) -> Any:
+        """The spectral front end with the STFT options, or any other extractor."""
+        spec = options.extractor if options.extractor is not None else self.default_extractor
+        if spec in ("spectral", "spectral-multiscale"):
+            builder_options = {"n_fft": options.n_fft, "hop": options.hop, "filters": options.filters}
+        return super().build_extractor(content, styles, options, **builder_options)
 
-    def _spectral_options(self, args: argparse.Namespace, seed: int) -> dict[str, Any]:
-        return {
-            "n_fft": getattr(args, "n_fft", 1024),
-            "hop": getattr(args, "hop", 512),
-            "filters": getattr(args, "filters", 512),
-            "seed": seed,
-        }
+    def prepare(self, content: Loaded, styles: list[Loaded], options: TransferOptions) -> Prepared:
+        """Waveform mode builds the extractor; griffin-lim mode builds it in :meth:`run`."""
+        if options.audio_mode == "waveform":
+            return super().prepare(content, styles, options)
+        return Prepared(content, content.tensor, [s.tensor for s in styles], {})
 
-    def transfer(
-        self,
-        content: LoadedInput,
-        styles: list[LoadedInput],
-        args: argparse.Namespace,
-        options: dict[str, Any],
+    def run(
+        self, prepared: Prepared, kwargs: dict[str, Any], options: TransferOptions
     ) -> StyleTransferResult:
         """Waveform mode: stylize the waveform; griffin-lim mode: the spectrogram, then rebuild."""
-        from ..extractors import build_extractor
-
-        options = dict(options)
-        spec = options.get("extractor") or "spectral"
-        seed = int(options.get("seed", 0))
-        opts = self._spectral_options(args, seed)
-        channels = content.tensor.shape[0]
-        if getattr(args, "audio_mode", "waveform") == "waveform":
-            if spec in ("spectral", "spectral-multiscale"):
-                options["extractor"] = build_extractor(spec, spatial_dims=1, in_channels=channels, **opts)
-            return stylize(content.tensor, [s.tensor for s in styles], **options)
-        return self._griffin_lim_transfer(content, styles, options, opts, spec)
+        if options.audio_mode == "waveform":
+            return stylize(prepared.tensor, prepared.styles, **kwargs)
+        return self._griffin_lim_transfer(prepared, kwargs, options)
 
     def _griffin_lim_transfer(
-        self,
-        content: LoadedInput,
-        styles: list[LoadedInput],
-        options: dict[str, Any],
-        opts: dict[str, Any],
-        spec: Any,
+        self, prepared: Prepared, options: dict[str, Any], transfer_options: TransferOptions
     ) -> StyleTransferResult:
         from ..extractors.spectral import SpectrogramConvExtractor, griffin_lim
 
+        spec = transfer_options.extractor or "spectral"
         if options.get("callback") is not None:
             raise OptionError(
                 "--save-every is not available with --audio-mode griffin-lim (it optimises a spectrogram)"
@@ -162,14 +136,21 @@ class AudioModality(Modality):
             raise OptionError(
                 "--audio-mode griffin-lim works with --extractor spectral or spectral-multiscale"
             )
+        opts = {
+            "n_fft": transfer_options.n_fft,
+            "hop": transfer_options.hop,
+            "filters": transfer_options.filters,
+            "seed": transfer_options.seed,
+        }
+        content_tensor = prepared.tensor
         n_fft, hop = opts["n_fft"], opts["hop"]
         window = torch.hann_window(n_fft)
-        channels, length = content.tensor.shape
+        channels, length = content_tensor.shape
 
         def stft(x: torch.Tensor) -> torch.Tensor:
             return torch.stft(x, n_fft, hop_length=hop, window=window, return_complex=True)
 
-        content_spec = stft(content.tensor)  # (C, bins, frames)
+        content_spec = stft(content_tensor)  # (C, bins, frames)
         bins = content_spec.shape[1]
 
         def as_input(s: torch.Tensor) -> torch.Tensor:
@@ -183,13 +164,16 @@ class AudioModality(Modality):
             in_channels=channels * bins,
         )
         options.update(extractor=extractor, value_range=(0.0, float("inf")))
+        if options.get("init", "noise") == "noise":
+            logger.info("audio: --audio-mode griffin-lim starts from the content's spectrogram")
+            options["init"] = "content"
         if options.get("optimizer", "lbfgs") == "lbfgs":
             # L-BFGS's first steps overshoot on raw log-magnitudes (the cost becomes inf); Adam with
             # a step of 0.02 log-units is stable.
-            print("ndstyle: audio: --audio-mode griffin-lim optimises with Adam (lr 0.02)", file=sys.stderr)
+            logger.info("audio: --audio-mode griffin-lim optimises with Adam (lr 0.02)")
             options["optimizer"] = "adam"
             options["lr"] = options.get("lr") or 0.02
-        result = stylize(as_input(content_spec), [as_input(stft(s.tensor)) for s in styles], **options)
+        result = stylize(as_input(content_spec), [as_input(stft(s)) for s in prepared.styles], **options)
         magnitude = torch.expm1(result.output.reshape(channels, bins, -1)).clamp_min(0)
         result.output = griffin_lim(
             magnitude.double(), content_spec.angle().double(), n_fft=n_fft, hop=hop, length=length
@@ -197,8 +181,14 @@ class AudioModality(Modality):
         return result
 
     # -- writing ---------------------------------------------------------------------------------
-    def save(self, path: Path, result: torch.Tensor, content: LoadedInput, args: argparse.Namespace) -> None:
-        """Write at the content's rate, channels, length and subtype; peak-normalise if it would clip."""
+    def save(
+        self, path: Path, result: torch.Tensor, content: Loaded, options: TransferOptions | None = None
+    ) -> None:
+        """Write at the content's rate, channels, length and subtype; peak-normalise if it would clip.
+
+        The container follows ``path``'s extension (WAV, FLAC or OGG); the content's subtype is kept
+        where that container supports it, else the container's default subtype is used.
+        """
         import soundfile as sf
 
         meta = content.meta
@@ -212,42 +202,39 @@ class AudioModality(Modality):
         if peak > limit:
             gain = limit / peak
             data = data * gain
-            meta["gain"] = gain
-            print(
-                f"ndstyle: audio: result peak {peak:.3f} would clip; scaled by {gain:.4f} "
-                f"({20 * np.log10(gain):.2f} dB)",
-                file=sys.stderr,
+            logger.warning(
+                "audio: result peak %.3f would clip; scaled by %.4f (%.2f dB)",
+                peak,
+                gain,
+                20 * np.log10(gain),
             )
-        sf.write(str(path), data.T, meta["sample_rate"], subtype=meta["subtype"], format=meta["format"])
+        container = CONTAINERS.get(Path(path).suffix.lower(), meta["format"])
+        subtype = meta["subtype"]
+        if not sf.check_format(container, subtype):
+            subtype = sf.default_subtype(container)
+        sf.write(str(path), data.T, meta["sample_rate"], subtype=subtype, format=container)
 
-    def preview(
-        self, path: Path, content: LoadedInput, styles: list[LoadedInput], result: torch.Tensor
-    ) -> None:
-        """Waveforms (top) and log spectrograms (bottom) of content, styles and result."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    def preview(self, path: Path, content: Loaded, styles: list[Loaded], result: torch.Tensor) -> None:
+        """Waveforms (top) and spectrograms (bottom) of content, styles and result on one dB scale."""
+        from ..signal_plots import audio_figure
 
         rate = content.meta["working_rate"]
-        columns = [("content", content.tensor), *[(f"style {i + 1}", s.tensor) for i, s in enumerate(styles)]]
-        columns.append(("result", result))
-        fig, axes = plt.subplots(2, len(columns), figsize=(3.6 * len(columns), 5.2), squeeze=False)
-        for col, (title, tensor) in enumerate(columns):
-            x = tensor.detach().float().cpu().numpy()
-            t = np.arange(x.shape[1]) / rate
-            for channel in x:
-                axes[0, col].plot(t, channel, linewidth=0.3)
-            axes[0, col].set_title(title)
-            axes[0, col].set_xlabel("time (s)")
-            axes[0, col].set_ylim(-1.05, 1.05)
-            nfft = min(1024, max(16, 2 ** int(np.log2(max(16, x.shape[1] // 8)))))
-            axes[1, col].specgram(x.mean(axis=0), NFFT=nfft, Fs=rate, noverlap=nfft // 2, cmap="magma")
-            axes[1, col].set_xlabel("time (s)")
-            axes[1, col].set_ylabel("Hz")
-        fig.tight_layout()
-        fig.savefig(path, dpi=80, format="png")
-        plt.close(fig)
+        panels = [("content", content.tensor), *[(f"style {i + 1}", s.tensor) for i, s in enumerate(styles)]]
+        panels.append(("result", result))
+        audio_figure(path, [(t, x.detach().double().cpu().numpy()) for t, x in panels], rate)
+
+    def info(self, path: Path) -> dict[str, Any]:
+        """Channels, frames, rate (duration as extent), subtype and container."""
+        data, meta = read_audio(path)
+        return standard_info(
+            channels=meta["channels"],
+            shape=(meta["frames"],),
+            spacing=(1.0 / meta["sample_rate"],),
+            unit="s",
+            dtype=meta["subtype"],
+            sample_rate=meta["sample_rate"],
+            format=meta["format"],
+        )
 
 
 MODALITY = AudioModality()

@@ -8,46 +8,108 @@ full precision and written back 16-bit. EXIF orientation is honoured; ICC profil
 
 from __future__ import annotations
 
-import argparse
+import logging
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from .. import functional as NF
-from ..engine import StyleTransferResult, stylize
 from ..errors import InputFileError, OptionError
-from .base import LoadedInput, Modality
+from ..options import TransferOptions
+from .base import Loaded, Modality, Prepared, check_working_size, memory_budget, standard_info
 
 #: Working long side when ``--size`` is not given (the demo finishes in a few minutes on 2 cores).
 DEFAULT_SIZE = 256
+logger = logging.getLogger("ndstyle")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 # ITU-R BT.601 RGB -> YIQ.
 _YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 
 
-def read_image(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
-    """Read ``path`` as float ``(H, W, C)`` in ``[0, 1]`` plus what is needed to write it back.
+#: Bytes per pixel the reader holds at its peak, per decoded band (8-bit band, its converted copy,
+#: float64 and float32 arrays) plus the working RGB tensor and its resized copy (2 x 3 x float32).
+_BYTES_PER_BAND = 1 + 1 + 8 + 4
+_BYTES_RGB = 2 * 3 * 4
+
+
+def decode_budget(options: TransferOptions | None) -> int | None:
+    """Bytes an image may take to decode: ``max_memory``, else the free physical memory."""
+    return memory_budget(options)
+
+
+def _check_declared_size(name: str, image: Any, budget: int | None) -> None:
+    """Refuse an image whose declared size needs more than ``budget`` bytes to decode.
+
+    The size comes from the header (``Image.open`` is lazy): nothing has been decoded yet.
+    """
+    from ..memory import format_size
+
+    w, h = image.size
+    bands = len(image.getbands())
+    bytes_per_band = 4 if image.mode in ("F", "I") else 2 if image.mode.startswith("I;16") else 1
+    need = w * h * (bands * (_BYTES_PER_BAND + bytes_per_band) + _BYTES_RGB)
+    if w < 1 or h < 1:
+        raise InputFileError(f"{name!r} declares an empty image ({w} x {h} pixels)")
+    if budget is not None and need > budget:
+        raise InputFileError(
+            f"{name!r} declares {w} x {h} pixels ({w * h / 1e6:.0f} megapixels): decoding needs about "
+            f"{format_size(need)}, more than the {format_size(budget)} allowed (--max-memory or the free "
+            f"memory); give a smaller image"
+        )
+
+
+def read_image(path: Any, budget: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read ``path`` (a file or a ``PIL.Image``) as float ``(H, W, C)`` in ``[0, 1]`` plus its metadata.
+
+    The declared size is checked against ``budget`` (bytes) before any pixel is decoded; Pillow's
+    own decompression-bomb warning is not shown (this check replaces it) and its error becomes
+    :class:`InputFileError`. 32-bit float images (mode ``F``) are read as they are (``[0, 1]``
+    expected); a NaN or infinite pixel is refused naming the file.
 
     Returns:
         ``(array, meta)``: array with C = 1 (grayscale), 3 (RGB) or 4 (RGBA); meta holds ``mode``,
-        ``bits`` (8 or 16), ``size`` (W, H after EXIF orientation), ``icc_profile``, ``dpi``.
+        ``bits`` (8, 16 or 32), ``size`` (W, H after EXIF orientation), ``icc_profile``, ``dpi``.
 
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if isinstance(path, Image.Image):
+        return _decode(ImageOps.exif_transpose(path), {str(k): v for k, v in path.info.items()}, "the image")
+    name = str(path)
     if not Path(path).is_file():
-        raise InputFileError(f"{str(path)!r} does not exist or is not a file")
+        raise InputFileError(f"{name!r} does not exist or is not a file")
     try:
-        with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-            info = dict(opened.info)
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise InputFileError(f"{str(path)!r} is not a readable image ({error})") from error
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:  # lazy: only the header is read
+                _check_declared_size(name, opened, budget)
+                image = ImageOps.exif_transpose(opened)
+                image.load()
+                info = {str(k): v for k, v in opened.info.items()}
+    except InputFileError:
+        raise
+    except Image.DecompressionBombError as error:
+        raise InputFileError(f"{name!r} is too large to decode safely ({error})") from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise InputFileError(f"{name!r} is not a readable image ({error})") from error
+    return _decode(image, info, name)
+
+
+def _decode(image: Any, info: dict[str, Any], name: str) -> tuple[np.ndarray, dict[str, Any]]:
     mode = image.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+    if mode == "F":
+        array = np.asarray(image, dtype=np.float64)[..., None]
+        if not np.isfinite(array).all():
+            raise InputFileError(f"{name!r} holds NaN or infinite pixel values")
+        if array.size and (array.min() < 0 or array.max() > 1):
+            logger.warning("%s: float pixel values outside [0, 1] are clipped", name)
+        bits = 32
+        array = np.clip(array, 0, 1)
+        channels_mode = "L"
+    elif mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         array = np.asarray(image, dtype=np.float64)
         bits = 16
         array = (np.clip(array, 0, 65535) / 65535.0)[..., None]
@@ -136,103 +198,90 @@ class ImageModality(Modality):
     spatial_dims = 2
     description = "images: PNG, JPEG, TIFF, WebP, BMP (RGB, RGBA, grayscale, 16-bit)"
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """Image options (group "image")."""
-        g = parser.add_argument_group("image")
-        g.add_argument(
-            "--style-scale",
-            type=float,
-            default=1.0,
-            help="style long side relative to the content's working size (default: %(default)s)",
-        )
-        g.add_argument(
-            "--preserve-color",
-            choices=PRESERVE_COLOR,
-            default="none",
-            help="keep the content's colours: luminance-only transfer (YIQ) or colour matching "
-            "of the result to the content (mean/covariance) (default: %(default)s)",
-        )
-        g.add_argument(
-            "--original-size", action="store_true", help="write the result at the content's original size"
-        )
-        g.add_argument("--init-file", type=Path, default=None, help="start from this image (resized)")
-        g.add_argument(
-            "--pooling", choices=("max", "avg"), default="max", help="VGG pooling (default: %(default)s)"
-        )
-        g.add_argument(
-            "--download", action="store_true", help="download VGG-19 weights if no VGG weights are found"
-        )
+    defaults: ClassVar[dict[str, Any]] = {"extractor": "auto", "steps": 300}
+    default_extractor = "auto"
 
-    def load(self, path: Path, args: argparse.Namespace) -> LoadedInput:
-        """Read the content at the working size (long side ``--size``; default 256, never upscaled)."""
-        array, meta = read_image(path)
-        size = getattr(args, "size", None) or min(DEFAULT_SIZE, max(meta["size"]))
+    def load(self, path: Path, options: TransferOptions | None = None) -> Loaded:
+        """Read the content at the working size (long side ``size``; default 256, never upscaled)."""
+        return self.from_object(path, options)
+
+    def from_object(
+        self, source: Any, options: TransferOptions | None = None, content: Loaded | None = None
+    ) -> Loaded:
+        """A content (or, with ``content``, a style) from a file or a ``PIL.Image``."""
+        if content is not None:
+            return self._style(source, content, options or TransferOptions())
+        array, meta = read_image(source, decode_budget(options))
+        size = (options.size if options is not None else None) or min(DEFAULT_SIZE, max(meta["size"]))
         shape = working_shape(meta["size"], size)
+        check_working_size(shape, 3, options, f"--size {size}")
         rgb, alpha = _to_rgb(array)
         meta["alpha"] = alpha
         tensor = NF.resize(rgb[None], shape)[0].clamp(0, 1)
-        return LoadedInput(tensor, meta, path)
+        return Loaded(tensor, meta, Path(source) if isinstance(source, (str, Path)) else None)
 
-    def load_style(self, path: Path, content: LoadedInput, args: argparse.Namespace) -> LoadedInput:
-        """Read a style, its long side = content's working long side x ``--style-scale``."""
-        scale = float(getattr(args, "style_scale", 1.0) or 1.0)
-        if not scale > 0:
-            raise OptionError(f"--style-scale must be > 0, got {scale}")
-        array, meta = read_image(path)
-        long_side = max(1, round(max(content.tensor.shape[1:]) * scale))
+    def load_style(self, path: Path, content: Loaded, options: TransferOptions | None = None) -> Loaded:
+        """Read a style, its long side = content's working long side x ``style_scale``."""
+        return self._style(path, content, options or TransferOptions())
+
+    def _style(self, source: Any, content: Loaded, options: TransferOptions) -> Loaded:
+        array, meta = read_image(source, decode_budget(options))
+        long_side = max(1, round(max(content.tensor.shape[1:]) * options.style_scale))
+        shape = working_shape(meta["size"], long_side)
+        check_working_size(shape, 3, options, f"--style-scale {options.style_scale:g}")
         rgb, _ = _to_rgb(array)
-        tensor = NF.resize(rgb[None], working_shape(meta["size"], long_side))[0].clamp(0, 1)
-        return LoadedInput(tensor, meta, path)
+        tensor = NF.resize(rgb[None], shape)[0].clamp(0, 1)
+        return Loaded(tensor, meta, Path(source) if isinstance(source, (str, Path)) else None)
 
-    def stylize_defaults(self, args: argparse.Namespace) -> dict[str, Any]:
-        """Images use the best VGG at hand and 300 L-BFGS steps at full size (75 per coarser level)."""
-        return {"extractor": "auto", "steps": 300}
-
-    def transfer(
-        self,
-        content: LoadedInput,
-        styles: list[LoadedInput],
-        args: argparse.Namespace,
-        options: dict[str, Any],
-    ) -> StyleTransferResult:
-        """Build the VGG with the image options, add mask/init, then apply colour preservation."""
-        from ..extractors import build_extractor, is_weights_path
+    def build_extractor(
+        self, content: Loaded, styles: list[Loaded], options: TransferOptions, **builder_options: Any
+    ) -> Any:
+        """The VGG (with the image options) or any other extractor, resolved for images."""
+        from ..extractors import is_weights_path
         from ..extractors.vgg import load_vgg_path
 
-        options = dict(options)
-        spec = options.get("extractor", "auto")
-        pooling = getattr(args, "pooling", "max")
-        if isinstance(spec, str) and spec.endswith(".pth"):
-            options["extractor"] = load_vgg_path(spec, pooling=pooling)
-        elif isinstance(spec, str) and not is_weights_path(spec) and spec.startswith(("vgg", "auto")):
-            options["extractor"] = build_extractor(
-                spec,
-                spatial_dims=2,
-                in_channels=3,
-                pooling=pooling,
-                download=bool(getattr(args, "download", False)),
-            )
-        shape = tuple(content.tensor.shape[1:])
-        mask_path = getattr(args, "mask", None)
-        if mask_path is not None:
-            array, _ = read_image(mask_path)
-            gray = torch.from_numpy(array[..., :1].copy()).permute(2, 0, 1).float()
-            options["mask"] = NF.resize(gray[None], shape)[0].clamp(0, 1)
-        init_file = getattr(args, "init_file", None)
-        if init_file is not None:
-            rgb, _ = _to_rgb(read_image(init_file)[0])
-            options["init"] = NF.resize(rgb[None], shape)[0].clamp(0, 1)
-        result = stylize(content.tensor, [s.tensor for s in styles], **options)
-        result.output = preserve_color(result.output, content.tensor, getattr(args, "preserve_color", "none"))
-        return result
+        spec = options.extractor
+        if isinstance(spec, (str, Path)) and str(spec).endswith(".pth"):
+            return load_vgg_path(str(spec), pooling=options.pooling)
+        if isinstance(spec, str) and not is_weights_path(spec) and spec.startswith(("vgg", "auto")):
+            builder_options = {"pooling": options.pooling, "download": options.download}
+            return super().build_extractor(content, styles, options, **builder_options)
+        return super().build_extractor(content, styles, options)
 
-    def save(self, path: Path, result: torch.Tensor, content: LoadedInput, args: argparse.Namespace) -> None:
+    def prepare(self, content: Loaded, styles: list[Loaded], options: TransferOptions) -> Prepared:
+        """The extractor, plus the mask and init file resized to the content's working grid."""
+        prepared = super().prepare(content, styles, options)
+        shape = tuple(content.tensor.shape[1:])
+        if options.mask is not None:
+            prepared.kwargs["mask"] = self._mask(options.mask, shape, decode_budget(options))
+        if options.init_file is not None:
+            rgb, _ = _to_rgb(read_image(options.init_file, decode_budget(options))[0])
+            prepared.kwargs["init"] = NF.resize(rgb[None], shape)[0].clamp(0, 1)
+        return prepared
+
+    @staticmethod
+    def _mask(mask: Any, shape: tuple[int, ...], budget: int | None = None) -> torch.Tensor:
+        if isinstance(mask, (str, Path)):
+            array, _ = read_image(mask, budget)
+            gray = torch.from_numpy(array[..., :1].copy()).permute(2, 0, 1).float()
+        else:
+            gray = torch.as_tensor(np.asarray(mask), dtype=torch.float32)
+            gray = gray.reshape(1, *gray.shape[-2:])
+        return NF.resize(gray[None], shape)[0].clamp(0, 1)
+
+    def finish(self, output: torch.Tensor, prepared: Prepared, options: TransferOptions) -> torch.Tensor:
+        """Colour preservation (``preserve_color``)."""
+        return preserve_color(output, prepared.tensor, options.preserve_color)
+
+    def save(
+        self, path: Path, result: torch.Tensor, content: Loaded, options: TransferOptions | None = None
+    ) -> None:
         """Write ``result`` (3, H, W) in the content's mode, bit depth, alpha, ICC and DPI."""
         from PIL import Image
 
         meta = content.meta
         out = result.detach().float().clamp(0, 1)
-        if getattr(args, "original_size", False):
+        if options is not None and options.original_size:
             w, h = meta["size"]
             out = NF.resize(out[None], (h, w))[0].clamp(0, 1)
         channels_mode = meta.get("channels_mode", "RGB")
@@ -244,6 +293,8 @@ class ImageModality(Modality):
             gray = rgb_to_yiq(out)[0].clamp(0, 1)
             values = np.rint(gray.numpy() * 65535).astype(np.uint16)
             image = Image.fromarray(values)  # I;16
+        elif meta.get("bits") == 32 and suffix in (".tif", ".tiff"):
+            image = Image.fromarray(rgb_to_yiq(out)[0].clamp(0, 1).numpy().astype(np.float32), "F")
         else:
             if channels_mode in ("L", "LA"):
                 planes = rgb_to_yiq(out)[:1].clamp(0, 1)
@@ -263,23 +314,24 @@ class ImageModality(Modality):
         fmt = Image.registered_extensions().get(suffix)
         image.save(path, format=fmt, **kwargs)
 
-    def preview(
-        self, path: Path, content: LoadedInput, styles: list[LoadedInput], result: torch.Tensor
-    ) -> None:
+    def preview(self, path: Path, content: Loaded, styles: list[Loaded], result: torch.Tensor) -> None:
         """Side-by-side PNG: content | style(s) | result, true colours."""
         save_side_by_side(path, [content.tensor, *[s.tensor for s in styles], result])
 
     def info(self, path: Path) -> dict[str, Any]:
         """Size, mode, bit depth, alpha, ICC profile and DPI."""
-        array, meta = read_image(path)
-        return {
-            "size (W, H)": meta["size"],
-            "mode": meta["mode"],
-            "bits": meta["bits"],
-            "channels": array.shape[-1],
-            "icc_profile": bool(meta["icc_profile"]),
-            "dpi": str(meta["dpi"]),
-        }
+        array, meta = read_image(path, decode_budget(None))
+        w, h = meta["size"]
+        return standard_info(
+            channels=array.shape[-1],
+            shape=(h, w),
+            spacing=(1.0, 1.0),
+            unit="px",
+            dtype="float32" if meta["bits"] == 32 else f"uint{meta['bits']}",
+            mode=meta["mode"],
+            icc_profile=bool(meta["icc_profile"]),
+            dpi=str(meta["dpi"]),
+        )
 
 
 def preserve_color(result: torch.Tensor, content: torch.Tensor, how: str) -> torch.Tensor:

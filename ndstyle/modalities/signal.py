@@ -18,20 +18,20 @@ content's beat timing.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from ..errors import InputFileError, OptionError
 from ..extractors.convnd import ConvNdExtractor
-from .base import LoadedInput, Modality
+from ..options import TransferOptions
+from .base import Loaded, Modality, Prepared, standard_info
 
 _RATE = re.compile(r"#\s*sample_rate\s*=\s*([0-9.]+)", re.IGNORECASE)
 _TIME_COLUMNS = ("time", "t", "seconds", "time_s", "sec")
@@ -49,6 +49,30 @@ def ecg_extractor(sample_rate: float, leads: int, *, seed: int = 0) -> ConvNdExt
     return ConvNdExtractor.random(
         1, leads, seed=seed, widths=(32, 64, 64, 128), kernel_size=kernel, pooling="avg", pool_size=2
     )
+
+
+def _decimals(rows: list[str], columns: int) -> list[int | None]:
+    """Digits after the point in each column (the most any row uses); ``None`` for exponent notation."""
+    out: list[int | None] = [0] * columns
+    for row in rows:
+        for i, token in enumerate(row.split(",")[:columns]):
+            token = token.strip()
+            if out[i] is None:
+                continue
+            if "e" in token.lower():
+                out[i] = None
+            elif "." in token:
+                out[i] = max(out[i] or 0, len(token) - token.index(".") - 1)
+    return out
+
+
+def _format_column(values: np.ndarray, decimals: int | None) -> list[str]:
+    """Values as text with ``decimals`` digits after the point (trailing zeros dropped); repr if None."""
+    if decimals is None:
+        return [repr(float(v)) for v in values]
+    if decimals == 0:
+        return [str(int(v)) for v in np.rint(values)]
+    return [f"{v:.{decimals}f}".rstrip("0").rstrip(".") for v in values]
 
 
 def _read_csv(path: Path, sample_rate: float | None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -71,16 +95,19 @@ def _read_csv(path: Path, sample_rate: float | None) -> tuple[np.ndarray, dict[s
             rate = float(match.group(1))
     time_column = header[0] if header[0].lower() in _TIME_COLUMNS and len(header) > 1 else None
     if rate is None and time_column is not None and values.shape[0] > 1:
-        rate = float(1.0 / np.median(np.diff(values[:, 0])))
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 or NaN spacing: refused below
+            rate = float(np.float64(1.0) / np.median(np.diff(values[:, 0])))
     if rate is None:
         raise InputFileError(
             f"{str(path)!r}: no sample rate; add a '# sample_rate=HZ' line or pass --sample-rate"
         )
+    decimals = _decimals(rows[1:], len(header))
     if time_column is not None:
         time0 = float(values[0, 0])
         values, header = values[:, 1:], header[1:]
+        time_decimals, decimals = decimals[0], decimals[1:]
     else:
-        time0 = 0.0
+        time0, time_decimals = 0.0, None
     meta = {
         "format": "csv",
         "sample_rate": float(rate),
@@ -88,6 +115,8 @@ def _read_csv(path: Path, sample_rate: float | None) -> tuple[np.ndarray, dict[s
         "units": [""] * len(header),
         "time_column": time_column,
         "time0": time0,
+        "decimals": decimals,
+        "time_decimals": time_decimals,
         "comments": [c for c in comments if not _RATE.search(c)],
     }
     return values.T.copy(), meta
@@ -121,9 +150,26 @@ def read_signal(path: Path, sample_rate: float | None = None) -> tuple[np.ndarra
         raise InputFileError(f"{str(path)!r} does not exist or is not a file")
     suffix = path.suffix.lower()
     values, meta = _read_wfdb(path) if suffix == ".hea" else _read_csv(path, sample_rate)
+    rate = meta["sample_rate"]
+    if not (np.isfinite(rate) and 0 < rate <= 1e6):
+        raise InputFileError(
+            f"{str(path)!r}: sample rate {rate:g} Hz (from the file, or its time column) is not a positive "
+            f"finite number up to 1e6; fix the file or pass --sample-rate"
+        )
     if values.size == 0 or not np.isfinite(values).all():
         raise InputFileError(f"{str(path)!r} is empty or holds NaN/infinite samples")
     return values, meta
+
+
+def check_record_name(output: Path) -> str:
+    """The WFDB record name of ``output`` (``out.hea`` -> ``out``); WFDB allows letters, digits, - and _."""
+    stem = output.name[: -len(output.suffix)] if output.suffix else output.name
+    if not re.fullmatch(r"[-\w]+", stem):
+        raise OptionError(
+            f"output {str(output)!r}: a WFDB record name may hold only letters, digits, '-' and '_' "
+            f"(got {stem!r})"
+        )
+    return stem
 
 
 class SignalModality(Modality):
@@ -134,28 +180,21 @@ class SignalModality(Modality):
     spatial_dims = 1
     description = "physiological signals (WFDB .hea/.dat, CSV with lead names)"
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        g = parser.add_argument_group("signals (.hea .csv)")
-        g.add_argument(
-            "--sample-rate",
-            type=float,
-            default=None,
-            metavar="HZ",
-            help="sample rate of CSV inputs without a '# sample_rate=' line",
-        )
+    defaults: ClassVar[dict[str, Any]] = {"init": "content", "scales": 1, "steps": DEFAULT_STEPS}
+    stylize_defaults: ClassVar[dict[str, Any]] = {"value_range": None}
 
-    def load(self, path: Path, args: argparse.Namespace) -> LoadedInput:
+    def load(self, path: Path, options: TransferOptions | None = None) -> Loaded:
         """Read and standardise each lead: ``(leads, samples)`` float32 with mean 0, std 1."""
-        values, meta = read_signal(path, getattr(args, "sample_rate", None))
+        values, meta = read_signal(path, options.sample_rate if options is not None else None)
         mean = values.mean(axis=1, keepdims=True)
         std = values.std(axis=1, keepdims=True)
         std[std == 0] = 1.0
         meta.update(mean=mean, std=std, samples=values.shape[1])
-        return LoadedInput(torch.from_numpy(((values - mean) / std).astype(np.float32)), meta, path)
+        return Loaded(torch.from_numpy(((values - mean) / std).astype(np.float32)), meta, path)
 
-    def load_style(self, path: Path, content: LoadedInput, args: argparse.Namespace) -> LoadedInput:
+    def load_style(self, path: Path, content: Loaded, options: TransferOptions | None = None) -> Loaded:
         """Read a style, resampled to the content's rate, with the content's number of leads."""
-        style = self.load(path, args)
+        style = self.load(path, options)
         rate_in, rate_out = style.meta["sample_rate"], content.meta["sample_rate"]
         x = style.tensor.numpy().astype(np.float64)
         if rate_in != rate_out:
@@ -173,30 +212,48 @@ class SignalModality(Modality):
                     f"{leads} leads or one lead"
                 )
             x = np.repeat(x.mean(axis=0, keepdims=True), leads, axis=0)
-        return LoadedInput(torch.from_numpy(x.astype(np.float32)), style.meta, path)
+        return Loaded(torch.from_numpy(x.astype(np.float32)), style.meta, path)
 
-    def stylize_defaults(self, args: argparse.Namespace) -> dict[str, Any]:
-        return {"init": "content", "scales": 1, "steps": DEFAULT_STEPS, "value_range": None}
-
-    def transfer(
-        self,
-        content: LoadedInput,
-        styles: list[LoadedInput],
-        args: argparse.Namespace,
-        options: dict[str, Any],
+    def build_extractor(
+        self, content: Loaded, styles: list[Loaded], options: TransferOptions, **builder_options: Any
     ) -> Any:
-        """Stylize with :func:`ecg_extractor` unless another extractor was asked for."""
-        from ..engine import stylize
+        """:class:`~ndstyle.extractors.ecg.ECGExtractor` on :func:`ecg_extractor` unless another is named.
 
-        options = dict(options)
-        if options.get("extractor") is None:
-            options["extractor"] = ecg_extractor(
-                content.meta["sample_rate"], content.tensor.shape[0], seed=int(options.get("seed", 0))
+        The content's lead names and standardisation let it rebuild III, aVR, aVL and aVF from I
+        and II (the optimisation moves only independent leads).
+        """
+        if options.extractor in (None, "ecg"):
+            from ..extractors.ecg import build_ecg_extractor
+
+            meta = content.meta
+            return build_ecg_extractor(
+                meta["sample_rate"],
+                content.tensor.shape[0],
+                seed=options.seed,
+                lead_names=meta.get("lead_names"),
+                mean=np.asarray(meta["mean"]).ravel().tolist() if "mean" in meta else None,
+                std=np.asarray(meta["std"]).ravel().tolist() if "std" in meta else None,
             )
-            options.setdefault("content_layers", ["relu2_2"])
-        return stylize(content.tensor, [s.tensor for s in styles], **options)
+        return super().build_extractor(content, styles, options, **builder_options)
 
-    def save(self, path: Path, result: torch.Tensor, content: LoadedInput, args: argparse.Namespace) -> None:
+    def prepare(self, content: Loaded, styles: list[Loaded], options: TransferOptions) -> Prepared:
+        """The content cost reads the 0.5-40 Hz band sample by sample (beat shapes and polarity).
+
+        Style: the ConvNd's first ReLUs (reading the input outside 0.5-40 Hz, so the style's own
+        beats do not count) plus the wander (< 0.5 Hz) and muscle (> 40 Hz) bands (the extractor's
+        defaults, style weight 1e3); measured in docs/signals.md.
+        """
+        return super().prepare(content, styles, options)
+
+    def finish(self, output: torch.Tensor, prepared: Prepared, options: TransferOptions) -> torch.Tensor:
+        """Rebuild the derived limb leads so that III = II - I, aVR = -(I + II) / 2, ... hold exactly."""
+        extractor = prepared.kwargs.get("extractor")
+        project = getattr(extractor, "project", None)
+        return project(output) if callable(project) else output
+
+    def save(
+        self, path: Path, result: torch.Tensor, content: Loaded, options: TransferOptions | None = None
+    ) -> None:
         """Undo the standardisation and write in the content's format, rate, leads and units."""
         meta = content.meta
         values = result.detach().double().cpu().numpy() * meta["std"] + meta["mean"]
@@ -207,99 +264,107 @@ class SignalModality(Modality):
 
     @staticmethod
     def _write_csv(path: Path, values: np.ndarray, meta: dict[str, Any]) -> None:
+        """One column per lead with the input column's decimals (full precision when unknown)."""
         header = list(meta["lead_names"])
-        columns = values.T
+        decimals = list(meta.get("decimals") or [None] * values.shape[0])
+        columns = [_format_column(values[i], decimals[i]) for i in range(values.shape[0])]
         if meta.get("time_column"):
             time = meta["time0"] + np.arange(values.shape[1]) / meta["sample_rate"]
-            columns = np.column_stack([time, columns])
+            columns.insert(0, _format_column(time, meta.get("time_decimals")))
             header = [meta["time_column"], *header]
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(f"# sample_rate={meta['sample_rate']:g}\n")
             for line in meta.get("comments", []):
                 handle.write(line.rstrip() + "\n")
             handle.write(",".join(header) + "\n")
-            for row in columns:
-                handle.write(",".join(repr(float(v)) for v in row) + "\n")
+            for row in zip(*columns, strict=True):
+                handle.write(",".join(row) + "\n")
 
     @staticmethod
     def _write_wfdb(path: Path, values: np.ndarray, meta: dict[str, Any]) -> None:
         """Write ``record.hea`` + ``record.dat``; ``path`` may be an atomic temporary ``.hea``.
 
-        WFDB names the signal file after the record, so the record is written under the final
-        name (recovered from :func:`ndstyle.io.atomic.atomic_output`'s ``.{stem}.XXXX.part.hea``)
-        in a scratch folder; the ``.dat`` is moved next to the result and the header is copied
-        to ``path``.
+        WFDB names the signal file after the record and writes its name into the header, so the
+        record is written under the final name (:func:`ndstyle.io.atomic.final_path`) in a scratch
+        folder; the header is copied to ``path`` and the ``.dat`` becomes a companion of it
+        (:func:`ndstyle.io.atomic.companion`): both appear together, or neither.
         """
         import wfdb
 
-        name = path.name
-        if name.startswith(".") and ".part" in name:
-            stem = name[1:].rsplit(".part", 1)[0].rsplit(".", 1)[0]
-        else:
-            stem = path.stem
+        from ..io.atomic import companion, final_path
+
+        final = final_path(path)
+        stem = check_record_name(final)
         fmt = meta.get("fmt") or ["16"] * values.shape[0]
         scratch = tempfile.mkdtemp(prefix=".ndstyle-wfdb-", dir=path.parent)
         try:
-            wfdb.wrsamp(
-                stem,
-                fs=meta["sample_rate"],
-                units=list(meta["units"]),
-                sig_name=list(meta["lead_names"]),
-                p_signal=np.ascontiguousarray(values.T),
-                fmt=[fmt[0]] * values.shape[0],
-                comments=list(meta.get("comments", [])) or None,
-                write_dir=scratch,
-            )
-            for produced in Path(scratch).iterdir():
+            try:
+                wfdb.wrsamp(
+                    stem,
+                    fs=meta["sample_rate"],
+                    units=list(meta["units"]),
+                    sig_name=list(meta["lead_names"]),
+                    p_signal=np.ascontiguousarray(values.T),
+                    fmt=[str(f) for f in fmt][: values.shape[0]],
+                    comments=list(meta.get("comments", [])) or None,
+                    write_dir=scratch,
+                )
+            except (ValueError, TypeError) as error:
+                raise OptionError(f"cannot write WFDB record {str(final)!r}: {error}") from error
+            for produced in sorted(Path(scratch).iterdir()):
                 if produced.suffix == ".hea":
                     shutil.copyfile(produced, path)
                 else:
-                    os.replace(produced, path.parent / produced.name)
-        except (ValueError, TypeError) as error:
-            raise OptionError(f"cannot write WFDB record {stem!r}: {error}") from error
+                    os.replace(produced, companion(path, final.parent / produced.name))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def preview(
-        self, path: Path, content: LoadedInput, styles: list[LoadedInput], result: torch.Tensor
-    ) -> None:
-        """The leads (up to 6) of content, styles and result, in physical units."""
-        import matplotlib
+    def marked(self, output: Path, mark: str) -> Path:
+        """``out.hea`` -> ``out_<mark>.hea`` (a WFDB record name holds no '.'); CSV as usual."""
+        if output.suffix.lower() == ".hea":
+            return output.with_name(f"{output.stem}_{mark}{output.suffix}")
+        return super().marked(output, mark)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    def output_companions(self, output: Path) -> list[Path]:
+        """A WFDB record ``out.hea`` also writes ``out.dat`` (checked before any work)."""
+        if output.suffix.lower() != ".hea":
+            return []
+        check_record_name(output)
+        return [output.with_suffix(".dat")]
+
+    def preview(self, path: Path, content: Loaded, styles: list[Loaded], result: torch.Tensor) -> None:
+        """Every lead in the standard 12-lead layout with units, the result over the content.
+
+        Beside each lead: the median beats (0.5-40 Hz, aligned on the content's R peaks).
+        """
+        from ..signal_plots import ecg_figure
 
         meta = content.meta
-        rate = meta["sample_rate"]
-        columns = [("content", content.tensor), *[(f"style {i + 1}", s.tensor) for i, s in enumerate(styles)]]
-        columns.append(("result", result))
-        leads = min(6, content.tensor.shape[0])
-        fig, axes = plt.subplots(
-            leads, len(columns), figsize=(3.6 * len(columns), 1.3 * leads + 0.8), squeeze=False, sharey="row"
+        physical = content.tensor.detach().double().cpu().numpy() * meta["std"] + meta["mean"]
+        values = result.detach().double().cpu().numpy() * meta["std"] + meta["mean"]
+        names = [str(s.path.name) if s.path is not None else "style" for s in styles]
+        ecg_figure(
+            path,
+            physical,
+            values,
+            meta["sample_rate"],
+            meta["lead_names"],
+            meta["units"],
+            title=f"result (black) over the content (grey); style: {', '.join(names)}",
         )
-        for col, (title, tensor) in enumerate(columns):
-            x = tensor.detach().double().cpu().numpy() * meta["std"] + meta["mean"]
-            t = np.arange(x.shape[1]) / rate
-            for lead in range(leads):
-                ax = axes[lead, col]
-                ax.plot(t, x[lead], linewidth=0.5, color="k")
-                if col == 0:
-                    unit = meta["units"][lead]
-                    ax.set_ylabel(f"{meta['lead_names'][lead]}" + (f" ({unit})" if unit else ""))
-            axes[0, col].set_title(title)
-            axes[-1, col].set_xlabel("time (s)")
-        fig.tight_layout()
-        fig.savefig(path, dpi=80, format="png")
-        plt.close(fig)
 
     def info(self, path: Path) -> dict[str, Any]:
         values, meta = read_signal(path)
-        return {
-            "shape (leads, samples)": values.shape,
-            "sample rate": meta["sample_rate"],
-            "leads": ", ".join(meta["lead_names"]),
-            "units": ", ".join(meta["units"]),
-        }
+        return standard_info(
+            channels=values.shape[0],
+            shape=(values.shape[1],),
+            spacing=(1.0 / meta["sample_rate"],),
+            unit="s",
+            dtype=str(meta.get("fmt") or meta.get("dtype") or "float64"),
+            sample_rate=meta["sample_rate"],
+            leads=", ".join(meta["lead_names"]),
+            units=", ".join(meta["units"]),
+        )
 
 
 MODALITY = SignalModality()

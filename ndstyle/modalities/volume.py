@@ -17,18 +17,22 @@ match the image (a solid texture).
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from ..engine import StyleTransferResult, resolve_device, resolve_precision, stylize
+from ..engine import resolve_device, resolve_precision
 from ..errors import InputFileError, OptionError, ShapeError
 from ..functional import resize
-from .base import LoadedInput, Modality
+from ..options import TransferOptions
+from .base import Loaded, Modality, Prepared, check_working_size, standard_info
+
+logger = logging.getLogger("ndstyle")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 #: Default longest axis of the working grid (voxels).
@@ -88,14 +92,20 @@ def _suffix(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
-def read_nifti(path: Path) -> tuple[Any, np.ndarray]:
-    """Load a NIfTI image and its scaled data ``(C, X, Y, Z)`` as float64."""
+def read_nifti(path: Any) -> tuple[Any, np.ndarray]:
+    """Load a NIfTI image (a file or a ``nibabel`` image) and its scaled data ``(C, X, Y, Z)`` as float64."""
     import nibabel as nib
 
-    if not path.is_file():
+    if not isinstance(path, (str, Path)):
+        img: Any = path
+        path = "<nibabel image>"
+    elif not Path(path).is_file():
         raise InputFileError(f"{str(path)!r} does not exist or is not a file")
+    else:
+        img = None
     try:
-        img: Any = nib.load(str(path))
+        if img is None:
+            img = nib.load(str(path))
         data = np.asarray(img.dataobj, dtype=np.float64)
     except Exception as error:  # nibabel raises many types for corrupt files
         raise InputFileError(f"{str(path)!r} is not a readable NIfTI file ({error})") from error
@@ -159,51 +169,34 @@ class VolumeModality(Modality):
     description = "NIfTI volume (.nii, .nii.gz); 4-D stacks as channels"
     style_modalities = ("image",)
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """Volume options (prefixed ``--vol-`` where a name could clash)."""
-        g = parser.add_argument_group("volumes (.nii, .nii.gz)")
-        g.add_argument(
-            "--vol-normalize",
-            choices=("percentile", "zscore"),
-            default="percentile",
-            help="intensity normalisation (default: %(default)s)",
-        )
-        g.add_argument(
-            "--vol-window",
-            type=float,
-            nargs=2,
-            default=(0.5, 99.5),
-            metavar=("LOW", "HIGH"),
-            help="percentile window mapped to [0, 1] (default: 0.5 99.5)",
-        )
-        g.add_argument("--float32", action="store_true", help="write float32 instead of the content's dtype")
-        g.add_argument(
-            "--max-memory",
-            type=float,
-            default=None,
-            metavar="GB",
-            help="activation memory limit; the working size is reduced to fit (default: 20)",
-        )
+    defaults: ClassVar[dict[str, Any]] = {"steps": 100, "scales": "auto"}
+    stylize_defaults: ClassVar[dict[str, Any]] = {"value_range": None}
 
     # -- reading ---------------------------------------------------------------------------------
-    def _normalize(self, data: np.ndarray, args: argparse.Namespace) -> Normalization:
-        return Normalization.fit(
-            data,
-            getattr(args, "vol_normalize", "percentile"),
-            tuple(getattr(args, "vol_window", (0.5, 99.5))),  # type: ignore[arg-type]
-        )
+    def _normalize(self, data: np.ndarray, options: TransferOptions | None) -> Normalization:
+        options = options or TransferOptions()
+        return Normalization.fit(data, options.vol_normalize, tuple(options.vol_window))  # type: ignore[arg-type]
 
-    def load(self, path: Path, args: argparse.Namespace) -> LoadedInput:
+    def load(self, path: Path, options: TransferOptions | None = None) -> Loaded:
         """Read a NIfTI volume as ``(C, X, Y, Z)`` normalised, resampled to the working grid."""
-        img, data = read_nifti(path)
-        norm = self._normalize(data, args)
+        return self.from_object(path, options)
+
+    def from_object(
+        self, source: Any, options: TransferOptions | None = None, content: Loaded | None = None
+    ) -> Loaded:
+        """A content (or, with ``content``, a style) from a file or a ``nibabel`` image."""
+        if content is not None:
+            return self._style(source, content, options)
+        img, data = read_nifti(source)
+        norm = self._normalize(data, options)
         zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-        shape = working_shape(data.shape[1:], zooms, getattr(args, "size", None))
+        shape = working_shape(data.shape[1:], zooms, options.size if options is not None else None)
+        check_working_size(shape, data.shape[0], options, f"--size {options.size if options else None}")
         tensor = torch.from_numpy(norm.forward(data).astype(np.float32))
         work = resize(tensor[None], shape)[0].contiguous()
         meta = {
             "image": img,
-            "disk_header": _disk_header(path, img),
+            "disk_header": _disk_header(Path(source), img) if isinstance(source, (str, Path)) else img.header,
             "normalization": norm,
             "shape": tuple(data.shape[1:]),
             "channels": data.shape[0],
@@ -212,20 +205,23 @@ class VolumeModality(Modality):
             "working_shape": shape,
             "orientation": "".join(_orientation(img.affine)),
         }
-        return LoadedInput(work, meta, path)
+        return Loaded(work, meta, Path(source) if isinstance(source, (str, Path)) else None)
 
-    def load_style(self, path: Path, content: LoadedInput, args: argparse.Namespace) -> LoadedInput:
+    def load_style(self, path: Path, content: Loaded, options: TransferOptions | None = None) -> Loaded:
         """A NIfTI style volume, or a 2-D image as a depth-1 grey volume ``(C, 1, H, W)``."""
-        if _suffix(path) not in IMAGE_SUFFIXES:
-            style = self.load(path, args)
+        return self._style(path, content, options)
+
+    def _style(self, path: Any, content: Loaded, options: TransferOptions | None) -> Loaded:
+        if not isinstance(path, (str, Path)) or _suffix(Path(path)) not in IMAGE_SUFFIXES:
+            style = self.from_object(path, options)
             if style.tensor.shape[0] != content.tensor.shape[0]:
                 raise ShapeError(
                     f"style {str(path)!r} has {style.tensor.shape[0]} channel(s) but the content has "
                     f"{content.tensor.shape[0]}"
                 )
             return style
-        data = read_image_as_slice(path)
-        norm = self._normalize(data, args)
+        data = read_image_as_slice(Path(path))
+        norm = self._normalize(data, options)
         tensor = torch.from_numpy(norm.forward(data).astype(np.float32))  # (1, 1, H, W)
         size = max(content.meta["working_shape"])
         h, w = tensor.shape[-2:]
@@ -233,9 +229,9 @@ class VolumeModality(Modality):
         if factor < 1:
             tensor = resize(tensor[None], (1, max(2, round(h * factor)), max(2, round(w * factor))))[0]
         tensor = tensor.expand(content.tensor.shape[0], *tensor.shape[1:]).contiguous()
-        return LoadedInput(tensor, {"image2d": True, "shape": (h, w), "normalization": norm}, path)
+        return Loaded(tensor, {"image2d": True, "shape": (h, w), "normalization": norm}, Path(path))
 
-    def read_mask(self, path: Path, content: LoadedInput) -> np.ndarray:
+    def read_mask(self, path: Any, content: Loaded) -> np.ndarray:
         """A mask on the content's grid as booleans ``(X, Y, Z)`` (nonzero = style)."""
         _, data = read_nifti(path)
         if data.shape[0] != 1 or tuple(data.shape[1:]) != content.meta["shape"]:
@@ -246,73 +242,67 @@ class VolumeModality(Modality):
         return data[0] != 0
 
     # -- running ---------------------------------------------------------------------------------
-    def stylize_defaults(self, args: argparse.Namespace) -> dict[str, Any]:
-        """Volumes: coarse-to-fine, 100 L-BFGS steps at full size (25 per coarser level), from the content."""
-        return {"steps": 100, "scales": "auto", "value_range": None}
-
-    def transfer(
-        self,
-        content: LoadedInput,
-        styles: list[LoadedInput],
-        args: argparse.Namespace,
-        options: dict[str, Any],
-    ) -> StyleTransferResult:
-        """Pick the extractor, check memory, pass the mask, and run :func:`ndstyle.stylize`."""
-        from ..extractors import build_extractor
-        from ..extractors.volume import fit_working_shape
-
-        options = dict(options)
-        channels = content.tensor.shape[0]
-        spec = options.pop("extractor", None)
+    def build_extractor(
+        self, content: Loaded, styles: list[Loaded], options: TransferOptions, **builder_options: Any
+    ) -> Any:
+        """``conv3d`` by default, ``slices`` for a 2-D style image (the only one that can use it)."""
         flat_style = any(s.meta.get("image2d") for s in styles)
-        if spec is None:
-            spec = "slices" if flat_style else "conv3d"
-        extractor = build_extractor(spec, spatial_dims=3, in_channels=channels, seed=options.get("seed", 0))
+        if options.extractor is None:
+            options = dataclasses.replace(options, extractor="slices" if flat_style else "conv3d")
+        extractor = super().build_extractor(content, styles, options, **builder_options)
         if flat_style and not hasattr(extractor, "slice_axes"):
             raise OptionError(
                 "a 2-D style image needs the 2.5-D extractor: use --extractor slices (or a 3-D style volume)"
             )
+        return extractor
+
+    def prepare(self, content: Loaded, styles: list[Loaded], options: TransferOptions) -> Prepared:
+        """The extractor, the working grid that fits in memory, and the mask on that grid."""
+        from ..extractors.volume import fit_working_shape
+
+        extractor = self.build_extractor(content, styles, options)
+        channels = content.tensor.shape[0]
         _check_fits(extractor, tuple(content.tensor.shape[1:]), channels, options)
-        limit = getattr(args, "max_memory", None)
-        device = resolve_device(options.get("device", "auto"))
+        device = resolve_device(options.device)
         shape = fit_working_shape(
             extractor,
             tuple(content.tensor.shape[1:]),
             channels,
-            max_gb=limit,
-            say=None if getattr(args, "quiet", False) else _say,
-            precision=resolve_precision(options.get("precision", "auto"), device, extractor),
+            max_gb=options.max_memory,
+            say=_say,
+            precision=resolve_precision(options.precision, device, extractor),
         )
         tensor = content.tensor
+        run_content = content
         if shape != tuple(tensor.shape[1:]):
             tensor = resize(tensor[None], shape)[0]
-            content.meta["working_shape"] = shape
-        mask_path = getattr(args, "mask", None)
-        if mask_path is not None:
+            run_content = run_content.with_meta(working_shape=shape)
+        kwargs: dict[str, Any] = {"extractor": extractor}
+        if options.mask is not None:
             if hasattr(extractor, "slice_axes"):
                 raise OptionError(
                     "--mask works with the 3-D extractors (conv3d, inflated-vgg), not with slices"
                 )
-            mask = self.read_mask(Path(mask_path), content)
-            content.meta["mask"] = mask
+            mask = self.read_mask(options.mask, content)
+            run_content = run_content.with_meta(mask=mask)
             m = torch.from_numpy(mask.astype(np.float32))[None, None]
-            options["mask"] = resize(m, shape)[0, 0].clamp(0, 1)
-        return stylize(tensor, [s.tensor for s in styles], extractor=extractor, **options)
+            kwargs["mask"] = resize(m, shape)[0, 0].clamp(0, 1)
+        return Prepared(run_content, tensor, [s.tensor for s in styles], kwargs)
 
     # -- writing ---------------------------------------------------------------------------------
-    def save(self, path: Path, result: torch.Tensor, content: LoadedInput, args: argparse.Namespace) -> None:
+    def save(
+        self, path: Path, result: torch.Tensor, content: Loaded, options: TransferOptions | None = None
+    ) -> None:
         """Write ``result`` ``(C, *working)`` with the content's header, affine and dtype."""
         write_like(
             path,
             result,
             content,
-            as_float32=bool(getattr(args, "float32", False)),
+            as_float32=bool(options is not None and options.float32),
             mask=content.meta.get("mask"),
         )
 
-    def preview(
-        self, path: Path, content: LoadedInput, styles: list[LoadedInput], result: torch.Tensor
-    ) -> None:
+    def preview(self, path: Path, content: Loaded, styles: list[Loaded], result: torch.Tensor) -> None:
         """Three orthogonal mid-slices of content, each style and the result (a 2-D style as is)."""
         from ..preview import save_preview
 
@@ -327,24 +317,25 @@ class VolumeModality(Modality):
 
     def info(self, path: Path) -> dict[str, Any]:
         """Shape, dtype, spacing, orientation and working grid."""
-        loaded = self.load(path, argparse.Namespace())
+        loaded = self.load(path, TransferOptions())
         m = loaded.meta
-        return {
-            "shape (X, Y, Z)": m["shape"],
-            "channels": m["channels"],
-            "dtype": m["dtype"],
-            "voxel size (mm)": tuple(round(z, 4) for z in m["zooms"]),
-            "orientation": m["orientation"],
-            "working grid": m["working_shape"],
-        }
+        return standard_info(
+            channels=m["channels"],
+            shape=m["shape"],
+            spacing=m["zooms"],
+            unit="mm",
+            dtype=m["dtype"],
+            orientation=m["orientation"],
+            working_grid=m["working_shape"],
+        )
 
 
-def _check_fits(extractor: Any, shape: tuple[int, ...], channels: int, options: dict[str, Any]) -> None:
+def _check_fits(extractor: Any, shape: tuple[int, ...], channels: int, options: TransferOptions) -> None:
     """Refuse working grids too small for the extractor's layers with one line (tiny grids only)."""
     if min(shape) >= 32:
         return
-    layers = list(options.get("style_layers") or extractor.default_style_layers)
-    layers += list(options.get("content_layers") or extractor.default_content_layers)
+    layers = list(options.style_layers or extractor.default_style_layers)
+    layers += list(options.content_layers or extractor.default_content_layers)
     try:
         with torch.no_grad():
             extractor(torch.zeros((1, channels, *shape)), layers)
@@ -364,9 +355,7 @@ def _disk_header(path: Path, img: Any) -> Any:
 
 
 def _say(message: str) -> None:
-    import sys
-
-    print(message, file=sys.stderr)
+    logger.info(message.removeprefix("ndstyle: "))
 
 
 def _orientation(affine: np.ndarray) -> tuple[str, ...]:
@@ -378,7 +367,7 @@ def _orientation(affine: np.ndarray) -> tuple[str, ...]:
 def write_like(
     path: Path,
     result: torch.Tensor,
-    content: LoadedInput,
+    content: Loaded,
     *,
     as_float32: bool = False,
     mask: np.ndarray | None = None,
@@ -398,8 +387,8 @@ def write_like(
     shape = content.meta["shape"]
     values = resize(result[None].float(), shape)[0].double().numpy()
     values = norm.inverse(values)
-    slope = float(img.dataobj.slope)
-    inter = float(img.dataobj.inter)
+    slope = float(getattr(img.dataobj, "slope", 1.0))  # in-memory images hold plain arrays
+    inter = float(getattr(img.dataobj, "inter", 0.0))
     header = (img.header if as_float32 else content.meta.get("disk_header", img.header)).copy()
     if as_float32:
         dtype = np.dtype(np.float32)
@@ -413,7 +402,8 @@ def write_like(
             info = np.iinfo(dtype)
             raw = np.clip(np.rint(raw), info.min, info.max)
         raw = raw.astype(dtype)
-        original = np.asanyarray(img.dataobj.get_unscaled())
+        dataobj = img.dataobj
+        original = np.asanyarray(dataobj.get_unscaled() if hasattr(dataobj, "get_unscaled") else dataobj)
     raw = np.moveaxis(raw, 0, 3) if original.ndim == 4 else raw.reshape(original.shape)
     if mask is not None:
         keep = ~mask

@@ -8,7 +8,6 @@ crops never overlap training crops.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 
 from ..errors import InputFileError, OptionError, ShapeError
+from ..options import TransferOptions
 
 #: Crop size per number of spatial axes when none is given (shrunk to fit small files).
 DEFAULT_CROP_SIZE = {1: 2048, 2: 64, 3: 32}
@@ -141,14 +141,9 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def modality_args(modality: Any, options: dict[str, Any] | None = None) -> argparse.Namespace:
-    """The modality's command-line defaults as a namespace (``options`` override them)."""
-    parser = argparse.ArgumentParser(add_help=False)
-    modality.add_arguments(parser)
-    args = parser.parse_args([])
-    for key, value in (options or {}).items():
-        setattr(args, key, value)
-    return args
+def reader_options_for(modality: Any, options: dict[str, Any] | None = None) -> TransferOptions:
+    """The modality's reader options (``options`` override its defaults)."""
+    return TransferOptions.from_kwargs(**(options or {})).with_defaults(modality.defaults)
 
 
 def find_files(
@@ -253,12 +248,12 @@ def load_training_data(
             + "; pass modality= / --modality or separate the files"
         )
     mod = next(iter(chosen.values()))
-    args = modality_args(mod, modality_options)
+    reader_options = reader_options_for(mod, modality_options)
     groups_per_file, labelled = _labels_for(paths, root, labels)
     group_names = sorted(set(groups_per_file)) if labelled else groups_per_file
     files: list[TrainingFile] = []
     for path, group_name in zip(paths, groups_per_file):
-        loaded = mod.load(path, args)
+        loaded = mod.load(path, reader_options)
         tensor = loaded.tensor.detach().float().cpu()
         dims = tensor.ndim - 1
         if dims not in (1, 2, 3):

@@ -1,0 +1,30 @@
+"""A stand-in for ndstyle.transfer in batch tests of faults (kills, slow items): no torch work."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from ndstyle.errors import InputFileError
+from ndstyle.io.atomic import atomic_output
+
+
+def transfer(
+    content: Path, styles: list[Path], output: Path, *, overwrite: bool = False, **options: Any
+) -> Any:
+    name = Path(content).name
+    if "kill" in name:
+        os.kill(os.getpid(), signal.SIGKILL)
+    data = Path(content).read_bytes()
+    if data.startswith(b"CORRUPT"):
+        raise InputFileError(f"input {str(content)!r} is not a readable file\nsecond line")
+    with atomic_output(output, overwrite=overwrite, inputs=[content, *styles]) as tmp:
+        if "slow" in name:
+            time.sleep(float(options.get("lr") or 30))
+        tmp.write_bytes(data + b"".join(Path(s).read_bytes() for s in styles))
+    step = SimpleNamespace(step=1, content=1.0, style=2.0, tv=0.0, total=3.0)
+    return SimpleNamespace(history=[step], best_cost=3.0, pid=os.getpid())
