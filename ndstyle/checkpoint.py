@@ -1,4 +1,4 @@
-"""Checkpoints of a running :func:`ndstyle.stylize`, to resume a long run exactly.
+"""The one checkpoint format (style transfer and extractor training), to resume a long run exactly.
 
 A checkpoint is ONE safetensors file (written atomically, no pickles): the tensors (current
 iterate, best iterate, optimiser state such as the L-BFGS history or Adam moments, the random
@@ -6,6 +6,10 @@ generator state) are safetensors tensors, and everything else (pyramid level, st
 cost, the history of cost records, a fingerprint of the run) is JSON in the safetensors metadata
 header. One file instead of a tensor file plus a JSON sidecar means a checkpoint is replaced in one
 atomic rename: there is never a tensor file from one step next to a JSON file from another.
+
+:func:`save_checkpoint` / :func:`load_checkpoint` write and read any nested state of tensors and
+JSON values under a ``kind`` (``"transfer"`` for :func:`ndstyle.stylize`, ``"training"`` for
+:func:`ndstyle.training.train_extractor`); a checkpoint of the other kind is refused by name.
 
 Resuming recomputes the targets from the same inputs and continues with the restored state; the
 floats are stored bit for bit (tensors raw, Python floats through ``repr``), so on the same device
@@ -18,7 +22,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +34,7 @@ from .io.atomic import atomic_output
 #: Key of the JSON state in the safetensors metadata header.
 METADATA_KEY = "ndstyle_checkpoint"
 #: Format version; a checkpoint of another version is refused.
-VERSION = 1
+VERSION = 2
 
 
 def encode_state(value: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
@@ -119,30 +123,25 @@ class RunState:
     generator_state: torch.Tensor | None = None
 
 
-def save_run_state(path: str | os.PathLike[str], state: RunState) -> None:
-    """Write ``state`` to ``path`` atomically (replacing the previous checkpoint)."""
+def save_checkpoint(path: str | os.PathLike[str], kind: str, state: Mapping[str, Any]) -> None:
+    """Write ``state`` (nested dicts/lists of tensors and JSON values) to ``path`` atomically."""
     from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {}
-    meta = {
-        "version": VERSION,
-        "fingerprint": state.fingerprint,
-        "level": state.level,
-        "level_steps_done": state.level_steps_done,
-        "step": state.step,
-        "best_cost": state.best_cost,
-        "history": state.history,
-        "x": encode_state(state.x, "x", tensors),
-        "best": encode_state(state.best, "best", tensors),
-        "optimizer_state": encode_state(state.optimizer_state, "opt", tensors),
-        "generator_state": encode_state(state.generator_state, "rng", tensors),
-    }
+    meta = {"version": VERSION, "kind": kind, "state": encode_state(dict(state), "s", tensors)}
     with atomic_output(path, overwrite=True) as tmp:
         save_file(tensors, str(tmp), {METADATA_KEY: json.dumps(meta)})
 
 
-def load_run_state(path: str | os.PathLike[str], device: torch.device | None = None) -> RunState:
-    """Read a checkpoint written by :func:`save_run_state` (no unpickling)."""
+def load_checkpoint(
+    path: str | os.PathLike[str], kind: str, device: torch.device | None = None
+) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` with the same ``kind`` (no unpickling).
+
+    Raises:
+        InputFileError: missing, damaged, of another version or of another kind.
+
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
@@ -158,28 +157,57 @@ def load_run_state(path: str | os.PathLike[str], device: torch.device | None = N
         meta = json.loads(header[METADATA_KEY])
         if meta.get("version") != VERSION:
             raise ValueError(f"version {meta.get('version')!r}, expected {VERSION}")
-        return RunState(
-            fingerprint=dict(meta["fingerprint"]),
-            level=int(meta["level"]),
-            level_steps_done=int(meta["level_steps_done"]),
-            step=int(meta["step"]),
-            best_cost=float(meta["best_cost"]),
-            x=decode_state(meta["x"], tensors, device),
-            best=decode_state(meta["best"], tensors, device),
-            optimizer_state=decode_state(meta["optimizer_state"], tensors, device),
-            history=list(meta["history"]),
-            generator_state=decode_state(meta["generator_state"], tensors),
-        )
+        if meta.get("kind") != kind:
+            raise ValueError(f"a {meta.get('kind')!r} checkpoint, expected {kind!r}")
+        state = decode_state(meta["state"], tensors, device)
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
         raise InputFileError(
-            f"checkpoint {str(file)!r} is not a readable ndstyle checkpoint ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''})"
+            f"checkpoint {str(file)!r} is not a readable ndstyle checkpoint of a {kind} "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+        ) from error
+    if not isinstance(state, dict):
+        raise InputFileError(f"checkpoint {str(file)!r} is not a readable ndstyle checkpoint of a {kind}")
+    return state
+
+
+def save_run_state(path: str | os.PathLike[str], state: RunState) -> None:
+    """Write a :func:`ndstyle.stylize` state to ``path`` atomically (replacing the previous one)."""
+    save_checkpoint(path, "transfer", {f.name: getattr(state, f.name) for f in fields(state)})
+
+
+def load_run_state(path: str | os.PathLike[str], device: torch.device | None = None) -> RunState:
+    """Read a checkpoint written by :func:`save_run_state` (no unpickling)."""
+    saved = load_checkpoint(path, "transfer", device)
+    try:
+        generator_state = saved["generator_state"]
+        return RunState(
+            fingerprint=dict(saved["fingerprint"]),
+            level=int(saved["level"]),
+            level_steps_done=int(saved["level_steps_done"]),
+            step=int(saved["step"]),
+            best_cost=float(saved["best_cost"]),
+            x=saved["x"],
+            best=saved["best"],
+            optimizer_state=saved["optimizer_state"],
+            history=list(saved["history"]),
+            generator_state=generator_state.cpu() if generator_state is not None else None,
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise InputFileError(
+            f"checkpoint {str(path)!r} is not a readable ndstyle checkpoint of a transfer (missing {error})"
         ) from error
 
 
 def check_fingerprint(path: str | os.PathLike[str], saved: Mapping[str, str], now: Mapping[str, str]) -> None:
     """Refuse to resume a checkpoint made for other inputs or options, naming what differs."""
     differs = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    if "options" in differs:  # name the options that differ
+        try:
+            old, new = json.loads(saved["options"]), json.loads(now["options"])
+            names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            differs[differs.index("options")] = f"options ({', '.join(names)})"
+        except (KeyError, ValueError, TypeError, AttributeError):
+            pass
     if differs:
         raise OptionError(
             f"checkpoint {str(path)!r} was made for a different run (differs in: {', '.join(differs)}); "

@@ -15,6 +15,8 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -24,13 +26,13 @@ from ._checks import check_positive, check_stylize_arguments, look_up_option, sp
 from .checkpoint import RunState, check_fingerprint, fingerprint, load_run_state, save_run_state
 from .errors import InterruptedRun, NonFiniteCostError, OptionError, ShapeError
 from .extractors import FeatureExtractor, build_extractor
-from .losses import DEFAULT_STRENGTH, CostTerms, PerceptualLoss, calibrate_weights, check_strength
-from .memory import device_memory, estimate_memory, format_size, parse_size
+from .losses import CostTerms, PerceptualLoss, calibrate_weights, check_strength
+from .memory import MemoryPlan, memory_limit, parse_size, plan_memory
 from .pyramid import scale_factors, scaled_shape
-
-logger = logging.getLogger(__name__)
+from .tiling import TiledCost
 
 InitKind = Literal["content", "noise", "style"]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class StyleTransferResult:
         stopped_early: a callback asked to stop.
         device: the device the run used.
         precision: ``"fp32"`` or ``"bf16"``, the precision the extractor ran in.
+        level_steps: steps each pyramid level ran (fewer than asked where ``tol`` stopped it).
+        memory: the memory plan (:class:`~ndstyle.memory.MemoryPlan`) the run followed.
 
     """
 
@@ -81,6 +85,8 @@ class StyleTransferResult:
     stopped_early: bool = False
     device: str = "cpu"
     precision: str = "fp32"
+    level_steps: list[int] = field(default_factory=list)
+    memory: MemoryPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +200,8 @@ def stylize(
     max_memory: int | str | None = "auto",
     style_loss: str = "gram",
     strength: float | None = None,
+    tol: float = 0.0,
+    tile: int | Sequence[int] | None = None,
 ) -> StyleTransferResult:
     r"""Neural style transfer (Gatys et al. 2015) on 1-D, 2-D or 3-D inputs.
 
@@ -205,7 +213,9 @@ def stylize(
         style: one style input or a list; each ``(C, *spatial_s)`` with the content's channels and
             number of spatial axes, any size (style statistics are size independent).
         extractor: a :class:`~ndstyle.extractors.FeatureExtractor`, a registered name or a weights
-            file; ``None`` builds a seeded random ConvNd for the content's dims and channels.
+            file; ``None``: for 3-channel 2-D inputs the pretrained ``"auto"`` VGG when its weights
+            are present (as ``ndstyle run`` uses for images), else a seeded random ConvNd for the
+            content's dims and channels (logged in one line).
         content_layers: layers of the content cost (default: the extractor's).
         style_layers: layers of the style cost, a list (equal :math:`\lambda_l`) or
             ``{layer: lambda_l}`` (default: the extractor's).
@@ -224,36 +234,39 @@ def stylize(
         lr: step size; default 1 for L-BFGS, 2 % of the value range (or content std) for Adam.
         steps: optimiser steps at the full-size level (an int), or one count per level.
         coarse_steps: steps at each coarser level when ``steps`` is an int; default
-            ``steps // 4`` (at least 1): coarse levels only place the large structures, and the
-            full-size level decides the result (docs/benchmarks.md measures the trade).
+            ``steps // 4`` (at least 1).
         scales: ``"auto"``, a number of levels, or factors in (0, 1] (see
             :func:`ndstyle.pyramid.scale_factors`); ``1`` disables coarse-to-fine.
         seed: seeds the random extractor and noise init; same seed + device -> same result.
         device: ``"auto"`` (cuda, mps, cpu) or a torch device.
         precision: ``"bf16"`` autocasts the extractor (Grams and sums stay fp32); ``"auto"``
-            uses bf16 where the device computes it natively and the extractor was checked in bf16
-            (:func:`resolve_precision`), else ``"fp32"``. ``result.precision`` says which ran.
+            uses bf16 where it is native and checked for the extractor (:func:`resolve_precision`).
         value_range: clamp the input to ``(low, high)`` after each step; ``"auto"`` uses the
             extractor's ``value_range``; ``None`` never clamps.
         callback: called after every step with a :class:`StepInfo`; returning ``True`` stops.
         progress: show a progress bar (tqdm) with step, cost terms and ETA.
         checkpoint: file (``.safetensors``) that ``checkpoint_every`` writes and ``resume`` reads.
-        checkpoint_every: save the full optimiser state every N steps (0: never); see
-            :mod:`ndstyle.checkpoint`.
+        checkpoint_every: save the full optimiser state every N steps (0: never).
         resume: continue from ``checkpoint``; with the same inputs, options, device and thread
             count the result is bit-identical to an uninterrupted run.
-        max_memory: refuse, before allocating, a run whose estimated peak memory
-            (:func:`ndstyle.memory.estimate_memory`) exceeds this many bytes (or ``"8G"``...);
-            ``"auto"``: the device's memory; ``None``: no check.
+        max_memory: the memory limit of :func:`ndstyle.memory.plan_memory` in bytes (or ``"8G"``...);
+            ``"auto"``: the device's memory; ``None``: no check. A run over the limit gets a
+            shorter L-BFGS history (said in one logged line) or is refused before allocating.
         style_loss: the style statistic: ``"gram"`` (the seeds'), ``"mean-cov"``,
             ``"sliced-wasserstein"`` (random directions seeded by ``seed``) or ``"histogram"``
             (see :data:`ndstyle.losses.STYLE_LOSSES` and ``docs/style-losses.md``).
         strength: in [0, 1], used when ``style_weight`` is ``None``: 0 keeps the content, 1
             synthesises texture; default: the extractor's ``default_strength``
-            (:data:`ndstyle.losses.DEFAULT_STRENGTH` for VGG and the random ConvNds; ``None`` for
-            extractors whose ``default_style_weight`` was measured on their field's data). The weights are
-            set from the two costs' gradient magnitudes at the start of each level, so the knob
-            means the same for every extractor, statistic and pair.
+            (:data:`ndstyle.losses.DEFAULT_STRENGTH` for VGG and the random ConvNds; ``None``, i.e.
+            its measured ``default_style_weight``, for the ECG and spectral front ends). The
+            weights are set from the two costs' gradient magnitudes at the start of each level.
+        tol: stop a level once the best cost fell by less than ``tol`` (relative) over the last
+            :data:`TOL_WINDOW` steps; ``0`` runs every step. ``result.level_steps`` says where
+            each level stopped.
+        tile: run every step in tiles of this interior size (one int for every axis, or one per
+            axis; rounded up to the extractor's total stride) with the exact two-pass gradient of
+            :mod:`ndstyle.tiling`; ``None``: only when the whole input does not fit ``max_memory``
+            (and the extractor can tile). Needs the Gram style statistic.
 
     Returns:
         A :class:`StyleTransferResult` holding the lowest-cost iterate and the history.
@@ -266,9 +279,133 @@ def stylize(
         InterruptedRun: Ctrl-C; its ``result`` holds the best iterate so far.
 
     """
-    check_stylize_arguments(
-        content, style, steps=steps, coarse_steps=coarse_steps, value_range=value_range, mask=mask, init=init
-    )
+    arguments = dict(locals())
+    problem = _Problem.build(arguments)
+    run = _Run(problem, callback=callback, progress=progress, tol=tol)
+    if checkpoint is not None:
+        run.checkpointer = _Checkpointer(Path(checkpoint), checkpoint_every, problem.fingerprint(arguments))
+    saved = run.checkpointer.restore(problem) if resume and run.checkpointer is not None else None
+    return run.execute(saved)
+
+
+#: Steps over which ``tol`` measures the relative decrease of the best cost.
+TOL_WINDOW = 10
+#: Arguments of :func:`stylize` that do not change its result (left out of the fingerprint).
+_NOT_FINGERPRINTED = ("callback", "progress", "checkpoint", "checkpoint_every", "resume", "max_memory")
+
+
+@dataclass
+class _Problem:
+    """One :func:`stylize` call, checked and resolved: inputs, extractor, loss and schedule.
+
+    Tensors are batched ``(1, C, *spatial)`` on the CPU; ``init`` is the full-size start.
+    """
+
+    content: torch.Tensor
+    styles: list[torch.Tensor]
+    mask: torch.Tensor | None
+    style_masks: list[torch.Tensor | None]
+    init: torch.Tensor
+    generator: torch.Generator
+    net: FeatureExtractor
+    loss: PerceptualLoss
+    style_blend: Sequence[float] | None
+    optimizer: str
+    lr: float | None
+    bounds: tuple[float, float] | None
+    factors: list[float]
+    per_level: list[int]
+    min_size: int
+    device: torch.device
+    precision: str
+    memory: MemoryPlan
+    strength: float | None  # the calibrated strength, None when style_weight is given
+    content_weight: float
+    seed: int
+
+    @property
+    def full_shape(self) -> tuple[int, ...]:
+        return tuple(self.content.shape[2:])
+
+    @classmethod
+    def build(cls, a: dict[str, Any]) -> _Problem:
+        """Check every argument of :func:`stylize` (``a``: its bound arguments) and resolve them."""
+        check_stylize_arguments(
+            a["content"], a["style"], steps=a["steps"], coarse_steps=a["coarse_steps"],
+            value_range=a["value_range"], mask=a["mask"], init=a["init"],
+        )  # fmt: skip
+        content_b, styles_b = _check_inputs(a["content"], a["style"])
+        _check_options(a)
+        dev = resolve_device(a["device"])
+        look_up_option("precision", a["precision"], ("auto", "fp32", "bf16"))
+        net = _resolve_extractor(a["extractor"], content_b, a["seed"]).to(dev)
+        strength = _strength(a["style_weight"], a["strength"], net)
+        precision_used = resolve_precision(a["precision"], dev, net)
+        loss = _build_loss(a, net, precision_used)
+        value_range = a["value_range"]
+        bounds = net.value_range if isinstance(value_range, str) and value_range == "auto" else value_range
+        if isinstance(value_range, str) and value_range != "auto":
+            raise OptionError(f"value_range must be 'auto', None or (low, high), got {value_range!r}")
+        full_shape = tuple(content_b.shape[2:])
+        min_size = net.min_input_size(loss.layers)
+        if min(full_shape) < min_size:
+            raise ShapeError(
+                f"content of spatial shape {full_shape} is too small for layers {loss.layers}: each "
+                f"axis needs at least {min_size} positions"
+            )
+        factors, per_level = _schedule(a["steps"], a["coarse_steps"], a["scales"], full_shape, min_size)
+        mask_b = _prepare_mask(a["mask"], full_shape)
+        style_masks_b = _prepare_style_masks(a["style_masks"], styles_b)
+        memory = _plan(a, net, loss, full_shape, styles_b, precision_used, dev)
+        generator = torch.Generator().manual_seed(a["seed"])
+        start = _initial(a["init"], content_b, styles_b[0], generator)
+        return cls(
+            content_b, styles_b, mask_b, style_masks_b, start, generator, net, loss, a["style_blend"],
+            a["optimizer"], a["lr"], bounds, factors, per_level, min_size, dev, precision_used, memory,
+            strength, a["content_weight"], a["seed"],
+        )  # fmt: skip
+
+    def fingerprint(self, arguments: Mapping[str, Any]) -> dict[str, str]:
+        """What a checkpoint must agree with: every result-changing argument, tensors hashed.
+
+        Built from the bound arguments themselves, so a new keyword of :func:`stylize` is part of
+        it unless it is listed in ``_NOT_FINGERPRINTED``. Resolved values (extractor, weights,
+        precision, schedule, bounds, device type, history length) are added, since ``"auto"``
+        may resolve differently elsewhere.
+        """
+        options = {
+            k: _tensor_marker(v)
+            for k, v in arguments.items()
+            if k not in (*_NOT_FINGERPRINTED, "content", "style", "mask", "extractor")
+        }
+        options["resolved"] = {
+            "style_weight": self.loss.style_weight,
+            "precision": self.precision,
+            "steps": self.per_level,
+            "factors": self.factors,
+            "bounds": list(self.bounds) if self.bounds is not None else None,
+            "device": self.device.type,
+            "history_size": self.memory.history_size,
+            "tile": list(self.memory.tile) if self.memory.tile is not None else None,
+            "strength": self.strength,
+        }
+        init = arguments["init"]
+        return fingerprint(
+            {"options": options, "extractor": self.net.describe()},
+            {
+                "content": [self.content],
+                "styles": self.styles,
+                "mask": [self.mask, *(m for m in self.style_masks if m is not None)],
+                "init": [init if isinstance(init, torch.Tensor) else None],
+                "extractor weights": list(self.net.state_dict().values()),
+            },
+        )
+
+
+def _check_inputs(
+    content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor]
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Batched ``(1, C, *spatial)`` content and styles, with matching dims and channels."""
     content_b = _as_batched(content, "content")
     spatial_dims = content_b.ndim - 2
     styles = [style] if isinstance(style, torch.Tensor) else list(style)
@@ -285,70 +422,130 @@ def stylize(
             raise ShapeError(
                 f"style {i + 1} has {s.shape[1]} channel(s) but the content has {content_b.shape[1]}"
             )
-    for name, value in (
-        ("content_weight", content_weight),
-        ("style_weight", style_weight or 0),
-        ("tv_weight", tv_weight),
-    ):
-        check_positive(name, value)
+    return content_b, styles_b
+
+
+def _check_options(a: Mapping[str, Any]) -> None:
+    """Raise :class:`OptionError` for invalid scalar options (one line naming the option)."""
+    for name in ("content_weight", "style_weight", "tv_weight"):
+        check_positive(name, a[name] or 0)
+    steps = a["steps"]
     per_level = [steps] if isinstance(steps, int) else list(steps)
     if not per_level or any(int(s) < 1 for s in per_level):
         raise OptionError(f"steps must be >= 1 per level, got {steps!r}")
-    if coarse_steps is not None and int(coarse_steps) < 1:
-        raise OptionError(f"coarse_steps must be >= 1, got {coarse_steps!r}")
-    look_up_option("optimizer", optimizer, ("lbfgs", "adam"))
-    if lr is not None:
-        check_positive("lr", lr, allow_zero=False)
-    if style_blend is not None:
-        for w in style_blend:
-            check_positive("style_blend weight", w)
-    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 0:
-        raise OptionError(f"checkpoint_every must be an integer >= 0, got {checkpoint_every!r}")
-    if (checkpoint_every or resume) and checkpoint is None:
+    if a["coarse_steps"] is not None and int(a["coarse_steps"]) < 1:
+        raise OptionError(f"coarse_steps must be >= 1, got {a['coarse_steps']!r}")
+    look_up_option("optimizer", a["optimizer"], ("lbfgs", "adam"))
+    if a["lr"] is not None:
+        check_positive("lr", a["lr"], allow_zero=False)
+    for w in a["style_blend"] or ():
+        check_positive("style_blend weight", w)
+    every = a["checkpoint_every"]
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise OptionError(f"checkpoint_every must be an integer >= 0, got {every!r}")
+    if (every or a["resume"]) and a["checkpoint"] is None:
         raise OptionError("checkpoint_every and resume need checkpoint=<path of the checkpoint file>")
-    auto_memory = isinstance(max_memory, str) and max_memory == "auto"
-    memory_limit = None if auto_memory else parse_size(max_memory)
+    tol = a["tol"]
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < 1:
+        raise OptionError(f"tol must be a number in [0, 1) (0 runs every step), got {tol!r}")
+    parse_size(None if a["max_memory"] == "auto" else a["max_memory"])
 
-    if style_weight is not None and strength is not None:
-        warnings.warn("strength is ignored because style_weight is given", stacklevel=2)
 
-    dev = resolve_device(device)
-    look_up_option("precision", precision, ("auto", "fp32", "bf16"))
-    # build_extractor checks a given extractor against the input; the seed only applies to new ones
-    seed_option = {} if isinstance(extractor, FeatureExtractor) else {"seed": seed}
-    net = build_extractor(
-        extractor, spatial_dims=spatial_dims, in_channels=content_b.shape[1], **seed_option
-    ).to(dev)
-    precision_used = resolve_precision(precision, dev, net)
-    if style_weight is None and strength is None:  # the extractor's measured default balance
+def _strength(style_weight: float | None, strength: float | None, net: FeatureExtractor) -> float | None:
+    """The strength the weights are calibrated from, or ``None`` for a fixed style weight.
+
+    ``style_weight`` given: that weight. Neither given: the extractor's ``default_strength``
+    (``None`` for extractors whose ``default_style_weight`` was measured on their field's data).
+    """
+    if style_weight is not None:
+        if strength is not None:
+            check_strength(strength)
+            warnings.warn("strength is ignored because style_weight is given", stacklevel=4)
+        return None
+    if strength is None:
         strength = net.default_strength
-    calibrated = style_weight is None and strength is not None
-    strength_used = check_strength(DEFAULT_STRENGTH if strength is None else strength)
-    c_layers = list(net.default_content_layers if content_layers is None else content_layers)
-    s_layers = net.default_style_layers if style_layers is None else style_layers
-    loss = PerceptualLoss(
-        net,
-        content_layers=c_layers if content_weight > 0 else [],
-        style_layers=s_layers,
-        content_weight=content_weight,
-        style_weight=net.default_style_weight if style_weight is None else style_weight,
-        tv_weight=tv_weight,
-        autocast_dtype=torch.bfloat16 if precision_used == "bf16" else None,
-        style_loss=style_loss,
-        seed=seed,
-    )
-    bounds = net.value_range if isinstance(value_range, str) and value_range == "auto" else value_range
-    if isinstance(value_range, str) and value_range != "auto":
-        raise OptionError(f"value_range must be 'auto', None or (low, high), got {value_range!r}")
+    return None if strength is None else check_strength(strength)
 
-    full_shape = tuple(content_b.shape[2:])
-    min_size = net.min_input_size(loss.layers)
-    if min(full_shape) < min_size:
-        raise ShapeError(
-            f"content of spatial shape {full_shape} is too small for layers {loss.layers}: each "
-            f"axis needs at least {min_size} positions"
+
+def _tensor_marker(value: Any) -> Any:
+    """Tensors (also inside lists) as ``"tensor"`` in a fingerprint; their values are hashed apart."""
+    if isinstance(value, torch.Tensor):
+        return "tensor"
+    if isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value):
+        return [_tensor_marker(v) for v in value]
+    return value
+
+
+def _prepare_style_masks(
+    masks: Sequence[torch.Tensor | None] | None, styles: list[torch.Tensor]
+) -> list[torch.Tensor | None]:
+    """Each style's mask batched on that style's grid (``None`` where a style has none)."""
+    if masks is not None and len(masks) != len(styles):
+        raise OptionError(f"{len(masks)} style masks given for {len(styles)} styles")
+    return [
+        None if m is None else _prepare_mask(m, tuple(s.shape[2:]))
+        for m, s in zip(masks or [None] * len(styles), styles, strict=True)
+    ]
+
+
+def _resolve_extractor(
+    spec: FeatureExtractor | str | None, content: torch.Tensor, seed: int
+) -> FeatureExtractor:
+    """The extractor of a run; ``None`` picks as ``ndstyle run`` does for images, else random."""
+    spatial_dims, channels = content.ndim - 2, int(content.shape[1])
+    if spec is None and spatial_dims == 2 and channels == 3:
+        if _pretrained_vgg_present():
+            return build_extractor("auto", spatial_dims=2, in_channels=3)
+        log.info(
+            "stylize: no pretrained VGG found, so extractor=None uses a seeded random ConvNd; pass "
+            "extractor='auto' (after `ndstyle weights`) or another extractor to change it"
         )
+    # build_extractor checks a given extractor against the input; the seed only applies to new ones
+    seed_option = {} if isinstance(spec, FeatureExtractor) else {"seed": seed}
+    return build_extractor(spec, spatial_dims=spatial_dims, in_channels=channels, **seed_option)
+
+
+def _pretrained_vgg_present() -> bool:
+    """Whether ``build_extractor("auto", ...)`` finds weights without downloading."""
+    try:
+        from .extractors import vgg
+    except ImportError:
+        return False
+    candidates = [p for v in ("vgg19", "vgg16") for p in vgg.torchvision_candidates(v)]
+    return (
+        any(p.is_file() for p in candidates)
+        or vgg.offline_weights_path(convert=False)[0] is not None
+        or (vgg.find_offline_onnx() is not None)
+    )
+
+
+def _build_loss(a: Mapping[str, Any], net: FeatureExtractor, precision: str) -> PerceptualLoss:
+    """The :class:`PerceptualLoss` of the run (layers and weights default to the extractor's)."""
+    c_layers = list(net.default_content_layers if a["content_layers"] is None else a["content_layers"])
+    s_layers = net.default_style_layers if a["style_layers"] is None else a["style_layers"]
+    return PerceptualLoss(
+        net,
+        content_layers=c_layers if a["content_weight"] > 0 else [],
+        style_layers=s_layers,
+        content_weight=a["content_weight"],
+        style_weight=net.default_style_weight if a["style_weight"] is None else a["style_weight"],
+        tv_weight=a["tv_weight"],
+        autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
+        style_loss=a["style_loss"],
+        seed=a["seed"],
+    )
+
+
+def _schedule(
+    steps: int | Sequence[int],
+    coarse_steps: int | None,
+    scales: str | int | Sequence[float],
+    full_shape: tuple[int, ...],
+    min_size: int,
+) -> tuple[list[float], list[int]]:
+    """Pyramid factors and the steps of each level."""
     factors = scale_factors(scales, full_shape, min_size)
+    per_level = [steps] if isinstance(steps, int) else list(steps)
     if isinstance(steps, int):
         coarse = max(1, steps // 4) if coarse_steps is None else int(coarse_steps)
         per_level = [coarse] * (len(factors) - 1) + [steps]
@@ -356,296 +553,335 @@ def stylize(
         per_level = per_level * len(factors)
     if len(per_level) != len(factors):
         raise OptionError(f"steps gives {len(per_level)} values for {len(factors)} pyramid levels")
+    return factors, [int(s) for s in per_level]
 
-    mask_b = _prepare_mask(mask, full_shape)
-    if style_masks is not None and len(style_masks) != len(styles_b):
-        raise OptionError(f"{len(style_masks)} style masks given for {len(styles_b)} styles")
-    style_masks_b = [
-        None if m is None else _prepare_mask(m, tuple(s.shape[2:]))
-        for m, s in zip(style_masks or [None] * len(styles_b), styles_b, strict=True)
-    ]
-    if auto_memory or memory_limit is not None:
-        needed = estimate_memory(
-            net,
-            full_shape,
-            loss.layers,
-            optimizer=optimizer,
-            style_shapes=[s.shape[2:] for s in styles_b],
-            precision=precision_used,
-        )
-        limit = device_memory(dev) if memory_limit is None else memory_limit
-        if limit is not None and needed > limit:
-            raise OptionError(
-                f"this run needs about {format_size(needed)} of memory for a content of shape "
-                f"{tuple(content_b.shape[1:])} but {format_size(limit)} are "
-                f"{'allowed (max_memory)' if memory_limit is not None else 'available on ' + str(dev)}; "
-                f"use a smaller size, fewer/shallower layers or optimizer='adam'"
-            )
-    generator = torch.Generator().manual_seed(seed)
-    current = _initial(init, content_b, styles_b[0], generator).to(dev)
-    run_print: dict[str, str] = {}
-    saved: RunState | None = None
-    if checkpoint is not None:
-        run_print = fingerprint(
-            {
-                "options": [
-                    c_layers if content_weight > 0 else [],
-                    s_layers if isinstance(s_layers, Mapping) else list(s_layers),
-                    content_weight,
-                    loss.style_weight,
-                    tv_weight,
-                    list(style_blend) if style_blend is not None else None,
-                    optimizer,
-                    lr,
-                    [int(v) for v in per_level],
-                    factors,
-                    seed,
-                    init if isinstance(init, str) else "tensor",
-                    precision_used,
-                    list(bounds) if bounds is not None else None,
-                    dev.type,
-                    style_loss,
-                    strength_used if calibrated else None,
-                ],
-                "extractor": net.describe(),
-            },
-            {
-                "content": [content_b],
-                "styles": styles_b,
-                "mask": [mask_b, *(m for m in style_masks_b if m is not None)],
-                "init": [init if isinstance(init, torch.Tensor) else None],
-                "extractor weights": list(net.state_dict().values()),
-            },
-        )
-        if resume:
-            saved = load_run_state(checkpoint, dev)
-            check_fingerprint(checkpoint, saved.fingerprint, run_print)
-            if saved.generator_state is not None:
-                generator.set_state(saved.generator_state)
-    content_full = content_b.to(dev)
-    mask_full = mask_b.to(dev) if mask_b is not None else None
 
-    result = StyleTransferResult(
-        output=content_b[0].clone(), extractor=net.describe(), device=str(dev), precision=precision_used
+def _plan(
+    a: Mapping[str, Any],
+    net: FeatureExtractor,
+    loss: PerceptualLoss,
+    shape: tuple[int, ...],
+    styles: Sequence[torch.Tensor],
+    precision: str,
+    device: torch.device,
+) -> MemoryPlan:
+    """The memory plan of the finest level (:func:`ndstyle.memory.plan_memory`), logged if changed."""
+    from . import tiling
+
+    max_memory, tile = a["max_memory"], a["tile"]
+    if tile is not None:
+        tile = (int(tile),) * len(shape) if isinstance(tile, int) else tuple(int(t) for t in tile)
+        tiling.geometry(net, loss.layers)  # refuses extractors that cannot tile
+        tiling.statistic_of(loss)
+    plan = plan_memory(
+        net,
+        shape,
+        loss.layers,
+        limit=memory_limit(max_memory, device),
+        optimizer=a["optimizer"],
+        style_shapes=[s.shape[2:] for s in styles],
+        precision=precision,
+        tile=tile,
+        can_tile=tiling.can_tile(net) and tiling.statistic_name(loss) == "gram",
+        what="max_memory" if max_memory != "auto" else f"available on {device}",
     )
-    total_steps = sum(int(s) for s in per_level)
-    bar = _progress_bar(total_steps, progress)
-    start = time.perf_counter()
-    step_counter = 0
-    best_so_far = [current]  # updated inside the loop, read if the run is interrupted
-    if saved is not None:
-        result.history.extend(
-            StepRecord(r[0], r[1], tuple(r[2]), *r[3:])
-            for r in saved.history  # type: ignore[arg-type]
-        )
-        step_counter = saved.step
-        bar.update(saved.step)
+    if plan.note:
+        log.warning(plan.note)
+    return plan
 
-    def save_state(
-        level: int, done: int, step: int, x: torch.Tensor, opt: Any, best: torch.Tensor, cost: float
-    ) -> None:
+
+@dataclass
+class Level:
+    """One pyramid level: its index, shape, targets' inputs and how many steps it may take."""
+
+    index: int
+    shape: tuple[int, ...]
+    content: torch.Tensor
+    mask: torch.Tensor | None
+    steps: int
+
+    def composite(self, values: torch.Tensor) -> torch.Tensor:
+        """The input as the cost sees it: ``values`` inside the mask, the content outside."""
+        if self.mask is None:
+            return values
+        return self.mask * values + (1 - self.mask) * self.content
+
+
+@dataclass
+class _Checkpointer:
+    """Writes and reads the run's checkpoint (:mod:`ndstyle.checkpoint`)."""
+
+    path: Path
+    every: int
+    fingerprint: dict[str, str]
+
+    def restore(self, problem: _Problem) -> RunState:
+        """The saved state, after checking it belongs to this run; restores the generator."""
+        saved = load_run_state(self.path, problem.device)
+        check_fingerprint(self.path, saved.fingerprint, self.fingerprint)
+        if saved.generator_state is not None:
+            problem.generator.set_state(saved.generator_state)
+        return saved
+
+    def due(self, step: int) -> bool:
+        return self.every > 0 and step % self.every == 0
+
+    def save(self, run: _Run, level: int, state: _LevelState) -> None:
         save_run_state(
-            checkpoint,  # type: ignore[arg-type]
+            self.path,
             RunState(
-                fingerprint=run_print,
+                fingerprint=self.fingerprint,
                 level=level,
-                level_steps_done=done,
-                step=step,
-                best_cost=cost,
-                x=x,
-                best=best,
-                optimizer_state=dict(opt.state[x]),
-                history=[_fields(r) for r in result.history],
-                generator_state=generator.get_state(),
+                level_steps_done=state.done,
+                step=run.step,
+                best_cost=state.best_cost,
+                x=state.x,
+                best=state.best,
+                optimizer_state=dict(state.opt.state[state.x]),
+                history=[_fields(r) for r in run.history],
+                generator_state=run.problem.generator.get_state(),
             ),
         )
 
-    try:
-        for level, (factor, level_steps) in enumerate(zip(factors, per_level, strict=True)):
-            shape = scaled_shape(full_shape, factor, min_size)
+
+@dataclass
+class _LevelState:
+    """The optimiser at one level: iterate, optimiser, best iterate and cost, steps done."""
+
+    x: torch.Tensor
+    opt: torch.optim.Optimizer
+    best: torch.Tensor
+    best_cost: float = math.inf
+    done: int = 0
+    last: CostTerms | None = None
+    tiled: TiledCost | None = None
+
+
+class _Run:
+    """The loop of one :func:`stylize` call over the pyramid levels of a :class:`_Problem`."""
+
+    def __init__(
+        self,
+        problem: _Problem,
+        *,
+        callback: Callable[[StepInfo], bool | None] | None,
+        progress: bool,
+        tol: float,
+    ) -> None:
+        self.problem = problem
+        self.callback = callback
+        self.progress = progress
+        self.tol = float(tol)
+        self.checkpointer: _Checkpointer | None = None
+        self.history: list[StepRecord] = []
+        self.total_steps = sum(problem.per_level)
+        self.step = 0
+        self.start = 0.0
+        self.bar: Any = None
+        self.best_so_far = problem.init  # read if the run is interrupted
+
+    def execute(self, saved: RunState | None) -> StyleTransferResult:
+        """Run every level (from ``saved`` on, if given) and return the result at full size."""
+        p = self.problem
+        result = StyleTransferResult(
+            output=p.content[0].clone(),
+            extractor=p.net.describe(),
+            device=str(p.device),
+            precision=p.precision,
+        )
+        result.history = self.history
+        result.memory = p.memory
+        self.bar = _progress_bar(self.total_steps, self.progress)
+        self.start = time.perf_counter()
+        if saved is not None:
+            self.history.extend(StepRecord(r[0], r[1], tuple(r[2]), *r[3:]) for r in saved.history)  # type: ignore[arg-type]
+            self.step = saved.step
+            self.bar.update(saved.step)
+        current = p.init.to(p.device)
+        try:
+            current = self._levels(current, saved, result)
+        except KeyboardInterrupt as interrupt:
+            result.output = _restore_layout(NF.resize(self.best_so_far, p.full_shape), p.content)
+            error = InterruptedRun(f"interrupted after {len(self.history)} of {self.total_steps} steps")
+            error.result = result  # type: ignore[attr-defined]
+            raise error from interrupt
+        finally:
+            self.bar.close()
+        final = NF.resize(current, p.full_shape)
+        if p.mask is not None:
+            mask_full = p.mask.to(p.device)
+            final = mask_full * final + (1 - mask_full) * p.content.to(p.device)
+        result.output = _restore_layout(final, p.content)
+        result.level_steps = [sum(1 for r in self.history if r.scale == i) for i in range(len(result.scales))]
+        return result
+
+    def _levels(
+        self, current: torch.Tensor, saved: RunState | None, result: StyleTransferResult
+    ) -> torch.Tensor:
+        p = self.problem
+        content_full = p.content.to(p.device)
+        mask_full = p.mask.to(p.device) if p.mask is not None else None
+        for index, (factor, steps) in enumerate(zip(p.factors, p.per_level, strict=True)):
+            shape = scaled_shape(p.full_shape, factor, p.min_size)
             result.scales.append(shape)
-            if saved is not None and level < saved.level:
+            if saved is not None and index < saved.level:
                 continue
-            level_content = NF.resize(content_full, shape)
-            loss.set_content(level_content)
-            level_styles = [
-                NF.resize(s.to(dev), scaled_shape(s.shape[2:], factor, min_size)) for s in styles_b
-            ]
-            loss.set_styles(
-                level_styles,
-                style_blend,
-                [
-                    None if m is None else NF.resize_mask(m.to(dev), s.shape[2:])
-                    for m, s in zip(style_masks_b, level_styles, strict=True)
-                ],
+            level = Level(
+                index,
+                shape,
+                NF.resize(content_full, shape),
+                NF.resize(mask_full, shape) if mask_full is not None else None,
+                steps,
             )
-            level_mask = NF.resize(mask_full, shape) if mask_full is not None else None
-            loss.set_mask(level_mask)
-            if calibrated:
-                found = calibrate_weights(
-                    loss, level_content, strength_used, content_weight=content_weight, seed=seed
-                )
-                logger.info("level %d: %s", level, found)
+            self._set_targets(level, factor)
+            restart = saved if saved is not None and index == saved.level else None
             x = NF.resize(current, shape).detach().clone().requires_grad_(True)
-            restart = saved if saved is not None and level == saved.level else None
             if restart is not None:
                 x = restart.x.detach().clone().requires_grad_(True)
-            best, best_cost, step_counter, stopped = _optimise_level(
-                loss,
-                x,
-                level_content,
-                level_mask,
-                optimizer=optimizer,
-                lr=lr,
-                steps=int(level_steps),
-                bounds=bounds,
-                level=level,
-                shape=shape,
-                step_offset=step_counter,
-                total_steps=total_steps,
-                start=start,
-                history=result.history,
-                bar=bar,
-                callback=callback,
-                best_so_far=best_so_far,
-                restart=restart,
-                checkpoint_every=checkpoint_every,
-                save_state=(lambda *a, _level=level: save_state(_level, *a)) if checkpoint_every else None,
-            )
-            result.best_cost = best_cost
-            current = best
+            current, result.best_cost, stopped = self._optimise(level, x, restart)
             if stopped:
                 result.stopped_early = True
                 break
-    except KeyboardInterrupt as interrupt:
-        result.output = _restore_layout(NF.resize(best_so_far[0], full_shape), content)
-        error = InterruptedRun(f"interrupted after {len(result.history)} of {total_steps} steps")
-        error.result = result  # type: ignore[attr-defined]
-        raise error from interrupt
-    finally:
-        bar.close()
-    final = NF.resize(current, full_shape)
-    if mask_full is not None:
-        final = mask_full * final + (1 - mask_full) * content_full
-    result.output = _restore_layout(final, content)
-    return result
+        return current
 
+    def _set_targets(self, level: Level, factor: float) -> None:
+        p = self.problem
+        p.loss.set_content(level.content)
+        styles = [NF.resize(s.to(p.device), scaled_shape(s.shape[2:], factor, p.min_size)) for s in p.styles]
+        masks = [
+            None if m is None else NF.resize_mask(m.to(p.device), s.shape[2:])
+            for m, s in zip(p.style_masks, styles, strict=True)
+        ]
+        p.loss.set_styles(styles, p.style_blend, masks)
+        p.loss.set_mask(level.mask)
+        if p.strength is not None:
+            found = calibrate_weights(
+                p.loss, level.content, p.strength, content_weight=p.content_weight, seed=p.seed
+            )
+            log.info("level %d: %s", level.index, found)
 
-def _optimise_level(
-    loss: PerceptualLoss,
-    x: torch.Tensor,
-    level_content: torch.Tensor,
-    level_mask: torch.Tensor | None,
-    *,
-    optimizer: str,
-    lr: float | None,
-    steps: int,
-    bounds: tuple[float, float] | None,
-    level: int,
-    shape: tuple[int, ...],
-    step_offset: int,
-    total_steps: int,
-    start: float,
-    history: list[StepRecord],
-    bar: Any,
-    callback: Callable[[StepInfo], bool | None] | None,
-    best_so_far: list[torch.Tensor],
-    restart: RunState | None = None,
-    checkpoint_every: int = 0,
-    save_state: Callable[..., None] | None = None,
-) -> tuple[torch.Tensor, float, int, bool]:
-    """Run ``steps`` optimiser steps at one pyramid level; return the best iterate and cost.
+    def _new_state(self, level: Level, x: torch.Tensor, restart: RunState | None) -> _LevelState:
+        p = self.problem
+        if p.optimizer == "lbfgs":
+            opt: torch.optim.Optimizer = torch.optim.LBFGS(
+                [x], lr=p.lr or 1.0, max_iter=1, history_size=p.memory.history_size
+            )
+        else:
+            spread = (p.bounds[1] - p.bounds[0]) if p.bounds else float(level.content.std()) or 1.0
+            opt = torch.optim.Adam([x], lr=p.lr or 0.02 * spread)
+        state = _LevelState(x, opt, x.detach().clone())
+        tile = p.memory.tile
+        if tile is not None and any(n > t for n, t in zip(level.shape, tile, strict=True)):
+            state.tiled = TiledCost(p.loss, level.content, tile)
+        if restart is not None:
+            opt.state[x] = restart.optimizer_state
+            state.best = restart.best.detach().clone()
+            state.best_cost = restart.best_cost
+            state.done = restart.level_steps_done
+            self.best_so_far = level.composite(state.best).detach()
+        return state
 
-    With ``restart`` the level continues from a checkpoint (iterate, optimiser state, best so far);
-    ``save_state(done, step, x, opt, best, best_cost)`` is called every ``checkpoint_every`` steps.
-    """
-    if optimizer == "lbfgs":
-        opt: torch.optim.Optimizer = torch.optim.LBFGS([x], lr=lr or 1.0, max_iter=1, history_size=50)
-    else:
-        spread = (bounds[1] - bounds[0]) if bounds else float(level_content.std()) or 1.0
-        opt = torch.optim.Adam([x], lr=lr or 0.02 * spread)
-    best = x.detach().clone()
-    best_cost = math.inf
-    done = 0
-    if restart is not None:
-        opt.state[x] = restart.optimizer_state
-        best = restart.best.detach().clone()
-        best_cost = restart.best_cost
-        done = restart.level_steps_done
-    last: dict[str, CostTerms] = {}
+    def _optimise(
+        self, level: Level, x: torch.Tensor, restart: RunState | None
+    ) -> tuple[torch.Tensor, float, bool]:
+        """Run the level's steps; return its best composite iterate, its cost, and whether to stop."""
+        state = self._new_state(level, x, restart)
+        stopped = False
+        project_secant = self.problem.bounds is not None and self.problem.optimizer == "lbfgs"
+        while state.done < level.steps:
+            before = x.detach().clone() if project_secant else None
+            state.opt.step(partial(self._closure, level, state))  # type: ignore[arg-type]
+            self._project(state, before)
+            record = self._record(level, state)
+            if self.callback is not None and self.callback(
+                StepInfo(record, x.detach(), level.composite(state.best), self.total_steps)
+            ):
+                stopped = True
+                break
+            if self._converged(level):
+                break
+        with torch.no_grad():  # the last update has not been evaluated yet
+            final_cost = float(self._cost(level, state, x, backward=False).total)
+        if math.isfinite(final_cost) and final_cost < state.best_cost:
+            state.best, state.best_cost = x.detach().clone(), final_cost
+        return level.composite(state.best).detach(), state.best_cost, stopped
 
-    def composite(values: torch.Tensor) -> torch.Tensor:
-        if level_mask is None:
-            return values
-        return level_mask * values + (1 - level_mask) * level_content
+    def _cost(self, level: Level, state: _LevelState, x: torch.Tensor, *, backward: bool) -> CostTerms:
+        """The cost of ``x`` (and its gradient into ``x.grad`` if ``backward``), whole or tiled."""
+        if state.tiled is None:
+            terms = self.problem.loss(level.composite(x))
+            if backward and torch.isfinite(terms.total):
+                terms.total.backward()
+            return terms
+        if backward:
+            return state.tiled.backward(level.composite(x))
+        return state.tiled.value(level.composite(x))[0]
 
-    def closure() -> torch.Tensor:
-        nonlocal best, best_cost
-        opt.zero_grad(set_to_none=True)
-        terms = loss(composite(x))
+    def _closure(self, level: Level, state: _LevelState) -> torch.Tensor:
+        state.opt.zero_grad(set_to_none=True)
+        terms = self._cost(level, state, state.x, backward=True)
         total = terms.total
         if not torch.isfinite(total):
             raise NonFiniteCostError(
-                f"the cost became {float(total.detach())} at step {step + 1} "
+                f"the cost became {float(total.detach())} at step {self.step + 1} "
                 f"(content {float(terms.content.detach()):.4g}, style "
                 f"{float(terms.style.detach()):.4g}); lower the "
                 f"learning rate or the style weight, or use precision='fp32'"
             )
-        total.backward()
         value = float(total.detach())
-        if value < best_cost:
-            best_cost = value
-            best = x.detach().clone()
-            best_so_far[0] = composite(best)
-        last["terms"] = terms
+        if value < state.best_cost:
+            state.best_cost = value
+            state.best = state.x.detach().clone()
+            self.best_so_far = level.composite(state.best)
+        state.last = terms
         return total
 
-    def composite_best() -> torch.Tensor:
-        return composite(best)
+    def _project(self, state: _LevelState, before: torch.Tensor | None) -> None:
+        bounds = self.problem.bounds
+        if bounds is None:
+            return
+        with torch.no_grad():
+            state.x.clamp_(*bounds)
+        if before is not None:
+            _secant_from_projected_step(state.opt, state.x, before)
 
-    if restart is not None:
-        best_so_far[0] = composite_best().detach()
-    step = step_offset
-    stopped = False
-    project_secant = bounds is not None and optimizer == "lbfgs"
-    for _ in range(done, steps):
-        before = x.detach().clone() if project_secant else None
-        opt.step(closure)  # type: ignore[arg-type]
-        if bounds is not None:
-            with torch.no_grad():
-                x.clamp_(*bounds)
-            if before is not None:
-                _secant_from_projected_step(opt, x, before)
-        step += 1
-        values = last["terms"].as_floats()
+    def _record(self, level: Level, state: _LevelState) -> StepRecord:
+        """Log the step (history, checkpoint, progress bar) and return its record."""
+        self.step += 1
+        assert state.last is not None
+        values = state.last.as_floats()
         record = StepRecord(
-            step=step,
-            scale=level,
-            shape=shape,
+            step=self.step,
+            scale=level.index,
+            shape=level.shape,
             content=values["content"],
             style=values["style"],
             tv=values["tv"],
             total=values["total"],
-            seconds=time.perf_counter() - start,
+            seconds=time.perf_counter() - self.start,
         )
-        history.append(record)
-        done += 1
-        if save_state is not None and step % checkpoint_every == 0:
-            save_state(done, step, x, opt, best, best_cost)
-        bar.update(1)
-        bar.set_postfix_str(
-            f"scale {level} J={values['total']:.4g} content={values['content']:.3g} "
+        self.history.append(record)
+        state.done += 1
+        if self.checkpointer is not None and self.checkpointer.due(self.step):
+            self.checkpointer.save(self, level.index, state)
+        self.bar.update(1)
+        self.bar.set_postfix_str(
+            f"scale {level.index} J={values['total']:.4g} content={values['content']:.3g} "
             f"style={values['style']:.3g}",
             refresh=False,
         )
-        if callback is not None and callback(StepInfo(record, x.detach(), composite(best), total_steps)):
-            stopped = True
-            break
-    with torch.no_grad():  # the last update has not been evaluated yet
-        final_cost = float(loss(composite(x)).total)
-    if math.isfinite(final_cost) and final_cost < best_cost:
-        best, best_cost = x.detach().clone(), final_cost
-    return composite(best).detach(), best_cost, step, stopped
+        return record
+
+    def _converged(self, level: Level) -> bool:
+        """Whether the best cost fell by less than ``tol`` (relative) over the last window."""
+        if self.tol <= 0:
+            return False
+        totals = [r.total for r in self.history if r.scale == level.index]
+        if len(totals) <= TOL_WINDOW:
+            return False
+        best_now = min(totals)
+        best_then = min(totals[:-TOL_WINDOW])
+        return best_then - best_now <= self.tol * abs(best_then)
 
 
 def _secant_from_projected_step(opt: torch.optim.Optimizer, x: torch.Tensor, before: torch.Tensor) -> None:

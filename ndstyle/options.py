@@ -307,6 +307,23 @@ class TransferOptions:
         ),
     )
     tv_weight: float = _option(0.0, OptionSpec("gamma, total variation", short="-tw", check=number_in(0)))
+    tol: float = _option(
+        0.0,
+        OptionSpec(
+            "stop a pyramid level once the cost falls by less than this fraction over a window of steps "
+            "(0 runs every step; docs/benchmarks.md measures 1e-3)",
+            check=number_in(0, 0.5),
+        ),
+    )
+    tile: int | None = _option(
+        None,
+        OptionSpec(
+            "run each step over tiles of this many positions per axis: the exact gradient of the "
+            "whole input in less memory (docs/reliability.md)",
+            check=int_in(8, 65_536),
+            default_text="only when the memory estimate exceeds the limit",
+        ),
+    )
     style_blend: list[float] | None = _option(
         None,
         OptionSpec(

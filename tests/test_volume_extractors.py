@@ -83,10 +83,10 @@ def test_memory_limit_reduces_the_working_grid() -> None:
     net = build_extractor("conv3d", spatial_dims=3, in_channels=1)
     need = estimate_memory(net, (64, 64, 64))
     messages: list[str] = []
-    shape = fit_working_shape(net, (64, 64, 64), 1, max_gb=need / 2e9, say=messages.append)
+    shape = fit_working_shape(net, (64, 64, 64), 1, max_bytes=need // 2, say=messages.append)
     assert max(shape) < 64 and estimate_memory(net, shape) <= need / 2
     assert len(messages) == 1 and "reduced" in messages[0]
-    assert fit_working_shape(net, (64, 64, 64), 1, max_gb=need / 1e9) == (64, 64, 64)
+    assert fit_working_shape(net, (64, 64, 64), 1, max_bytes=need) == (64, 64, 64)
 
 
 _MEASURE = textwrap.dedent(

@@ -20,7 +20,6 @@ when available) unless one is passed with ``base=``; grey volumes are repeated t
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,6 +28,8 @@ import torch
 from torch import nn
 
 from ..errors import OptionError
+from ..memory import LBFGS_HISTORY, format_size, memory_limit
+from ..memory import estimate_memory as _estimate
 from . import build_extractor, register_extractor
 from .base import FeatureExtractor
 from .convnd import ConvNdExtractor
@@ -37,8 +38,6 @@ from .convnd import ConvNdExtractor
 SLICE_AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
 #: Widths of the default random 3-D extractor (small enough for a 128^3 volume on a CPU).
 CONV3D_WIDTHS = (16, 32, 64, 128)
-#: Default memory limit (GB) for volumes: fits a 24 GiB machine with room to spare.
-DEFAULT_MAX_MEMORY_GB = 20.0
 
 
 def default_2d_extractor(**options: Any) -> FeatureExtractor:
@@ -241,66 +240,14 @@ def estimate_memory(
     channels: int = 1,
     *,
     layers: Sequence[str] | None = None,
-    history_size: int = 50,
+    history_size: int = LBFGS_HISTORY,
     precision: str = "fp32",
 ) -> int:
-    """Estimated peak bytes of one transfer step at working ``shape``.
+    """Estimated peak bytes of one transfer step at working ``shape``: :func:`ndstyle.memory.estimate_memory`.
 
-    Runs the extractor on a ``meta`` tensor to get every layer's activation size (no memory),
-    then counts: each activation kept for the backward pass, one gradient buffer of the largest
-    two activations, the input-sized buffers (input, content, gradient, best iterate, L-BFGS's
-    ``2 * history_size`` direction vectors) and the parameters. Checked against the measured peak
-    RSS growth of real runs (``tests/test_volume_extractors.py``, ``docs/volumes.md``); the CPU
-    convolution workspaces are transient and not counted. With ``precision="bf16"`` activations and
-    their gradients take 2 bytes a value; the input-sized buffers stay float32.
+    Kept for callers of the volume extractors; ``channels`` is the extractor's ``in_channels``.
     """
-    n_input = channels * math.prod(shape)
-    sizes, columns = _activation_sizes(extractor, shape, channels, layers)
-    stored = sum(sizes)
-    grad = sum(sorted(sizes)[-2:])
-    input_buffers = (6 + 2 * history_size) * n_input
-    params = sum(p.numel() for p in extractor.parameters())
-    activation_bytes = 2 if precision == "bf16" else 4
-    return activation_bytes * (stored + grad) + 4 * (input_buffers + params)
-
-
-def _activation_sizes(
-    extractor: FeatureExtractor, shape: Sequence[int], channels: int, layers: Sequence[str] | None
-) -> tuple[list[int], int]:
-    """Element counts of every activation up to the deepest layer, and the largest im2col buffer."""
-    names = list(layers) if layers is not None else None
-    if isinstance(extractor, SliceExtractor):
-        base = extractor.base
-        sizes: list[int] = []
-        columns = 0
-        n = extractor.slices_per_step
-        for axis in ("all", *extractor.slice_axes):
-            d = SLICE_AXES["axial" if axis == "all" else axis]
-            plane = [s for i, s in enumerate(shape) if i != d]
-            count = shape[d] if axis == "all" or not n else min(n, shape[d])
-            sub, col = _activation_sizes(base, plane, base.in_channels, None)
-            sizes += [count * s for s in sub]
-            columns = max(columns, count * col)
-        return sizes, columns
-    total: list[int] = []
-    columns = 0
-    convs = [m for m in extractor.layers.values() if isinstance(m, nn.modules.conv._ConvNd)]
-    first = convs[0].in_channels if convs else extractor.in_channels  # after preprocess/adapters
-    x = torch.empty((1, first, *shape), device="meta")
-    h = x
-    deepest = (
-        len(extractor.layers) if names is None else 1 + max(extractor.layer_names.index(n) for n in names)
-    )
-    for module in list(extractor.layers.values())[:deepest]:
-        if isinstance(module, nn.modules.conv._ConvNd):
-            per_position = module.in_channels * math.prod(module.kernel_size)
-            h = module(h)
-            columns = max(columns, per_position * math.prod(h.shape[2:]))
-        else:
-            h = module(h)
-        if not isinstance(module, nn.ReLU) or not module.inplace:
-            total.append(h.numel())
-    return total, columns
+    return _estimate(extractor, shape, layers, history_size=history_size, precision=precision)
 
 
 def fit_working_shape(
@@ -308,15 +255,24 @@ def fit_working_shape(
     shape: tuple[int, ...],
     channels: int,
     *,
+    max_bytes: int | None = None,
     max_gb: float | None = None,
     say: Callable[[str], None] | None = None,
     precision: str = "fp32",
 ) -> tuple[int, ...]:
-    """``shape`` if its estimated memory fits ``max_gb``, else the largest scaled-down shape that does.
+    """``shape`` if its estimate fits, else the largest scaled-down shape that does (deprecated).
 
-    ``precision`` is the one the run will use (``"fp32"`` or ``"bf16"``, see :func:`estimate_memory`).
+    The one memory policy (:func:`ndstyle.memory.plan_memory`, used by :func:`ndstyle.stylize`)
+    never shrinks the grid: it shortens the L-BFGS history or tiles. This shrinking fallback stays
+    only until the volume modality passes ``max_memory`` to :func:`ndstyle.stylize` instead. The limit
+    is ``max_bytes`` (or ``max_gb`` x 2**30 bytes; default: the machine's memory).
     """
-    limit = (DEFAULT_MAX_MEMORY_GB if max_gb is None else max_gb) * 1e9
+    if max_bytes is not None:
+        limit = int(max_bytes)
+    elif max_gb is not None:
+        limit = int(max_gb * 1024**3)
+    else:
+        limit = memory_limit("auto", torch.device("cpu")) or 2**62
     need = estimate_memory(extractor, shape, channels, precision=precision)
     if need <= limit:
         return shape
@@ -330,14 +286,14 @@ def fit_working_shape(
         if fits:
             if say is not None:
                 say(
-                    f"ndstyle: working grid {shape} needs ~{need / 1e9:.1f} GB (> --max-memory "
-                    f"{limit / 1e9:.1f} GB); reduced to {smaller}"
+                    f"ndstyle: working grid {shape} needs ~{format_size(need)} (> --max-memory "
+                    f"{format_size(limit)}); reduced to {smaller}"
                 )
             return smaller
         factor *= 0.9
     raise OptionError(
-        f"working grid {shape} needs ~{need / 1e9:.1f} GB and no grid the extractor can take fits "
-        f"--max-memory {limit / 1e9:.1f} GB; raise --max-memory"
+        f"working grid {shape} needs ~{format_size(need)} and no grid the extractor can take fits "
+        f"--max-memory {format_size(limit)}; raise --max-memory"
     )
 
 

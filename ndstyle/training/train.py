@@ -22,9 +22,9 @@ import torch
 
 from .. import __version__
 from .._checks import check_positive
-from ..errors import InterruptedRun, OptionError, OutputFileError, WeightsIntegrityError
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..errors import InputFileError, InterruptedRun, OptionError, OutputFileError, WeightsIntegrityError
 from ..extractors.convnd import ConvNdConfig, ConvNdExtractor
-from ..io.atomic import atomic_output
 from .data import (
     SAMPLE_RATE_KEYS,
     SPACING_KEYS,
@@ -44,7 +44,6 @@ from .objectives import (
 )
 
 OBJECTIVE = "supervised InfoNCE over Gram embeddings (crops of one file/label are positives)"
-_CHECKPOINT_KEY = "ndstyle_checkpoint"
 
 
 @dataclass
@@ -480,53 +479,35 @@ def _save_checkpoint(
     losses: list[float],
     settings: dict[str, Any],
 ) -> None:
-    """Weights and Adam moments as safetensors, step/losses/settings as JSON metadata (no pickle)."""
-    from safetensors.torch import save_file
-
-    tensors = {f"model.{k}": v for k, v in net.state_dict().items()}
-    state = optimizer.state_dict()
-    for index, entry in state["state"].items():
-        for key, value in entry.items():
-            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
-    header = {
-        _CHECKPOINT_KEY: json.dumps(
-            {"step": step, "losses": losses, "settings": settings, "param_groups": state["param_groups"]},
-            sort_keys=True,
-        )
+    """The training state in the one checkpoint format (:mod:`ndstyle.checkpoint`, no pickle)."""
+    state = {
+        "step": step,
+        "losses": losses,
+        "settings": settings,
+        "model": dict(net.state_dict()),
+        "optimizer": optimizer.state_dict(),
     }
-    with atomic_output(path, overwrite=True) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), header)
+    save_checkpoint(path, "training", state)
 
 
 def _load_checkpoint(
     path: Path, net: ConvNdExtractor, optimizer: torch.optim.Optimizer, settings: dict[str, Any]
 ) -> tuple[int, list[float]]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
-
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            header = handle.metadata() or {}
-        tensors = load_file(str(path))
-        saved = json.loads(header[_CHECKPOINT_KEY])
-    except (SafetensorError, OSError, ValueError, KeyError, RuntimeError) as error:
-        raise WeightsIntegrityError(
-            f"checkpoint {str(path)!r} is not an ndstyle training checkpoint"
-        ) from error
+        saved = load_checkpoint(path, "training")
+    except InputFileError as error:
+        message = f"checkpoint {str(path)!r} is not an ndstyle training checkpoint ({error})"
+        raise WeightsIntegrityError(message) from error
     expected = json.loads(json.dumps(settings, sort_keys=True))
-    if saved["settings"] != expected:
-        differ = sorted(k for k in expected if saved["settings"].get(k) != expected[k])
+    found = json.loads(json.dumps(saved.get("settings"), sort_keys=True))
+    if found != expected:
+        differ = sorted(k for k in expected if (found or {}).get(k) != expected[k])
         raise OptionError(
             f"checkpoint {str(path)!r} was made with other settings ({', '.join(differ)} differ); "
             f"use the same data and options, or delete it to start afresh"
         )
-    net.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+    net.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
     return int(saved["step"]), [float(v) for v in saved["losses"]]
 
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from ..errors import OptionError
 
 #: Path-typed options the page fills with an uploaded file instead of a host path.
-UPLOAD_OPTIONS = ("mask",)
+UPLOAD_OPTIONS = ("mask", "style_mask")
 
 #: Shown above the fold; every other field sits under "more options", grouped by its metadata group.
 MAIN_OPTIONS = (
@@ -146,18 +146,12 @@ def _hints(cls: type) -> dict[str, Any]:
         return typing.get_type_hints(cls)
     except (NameError, TypeError):
         pass
-    import sys
-
-    namespace = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}
     hints: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         annotation = f.type
-        if isinstance(annotation, str):
-            try:
-                annotation = eval(annotation, dict(namespace), {})  # the class's own annotation text
-            except Exception:
-                default = f.default if f.default is not dataclasses.MISSING else None
-                annotation = type(default) if isinstance(default, (bool, int, float, str)) else Any
+        if isinstance(annotation, str):  # unresolvable text: the default's type (never evaluated)
+            default = f.default if f.default is not dataclasses.MISSING else None
+            annotation = type(default) if isinstance(default, (bool, int, float, str)) else Any
         hints[f.name] = annotation
     return hints
 
