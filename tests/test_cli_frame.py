@@ -104,3 +104,15 @@ def test_console_help_shows_library_defaults() -> None:
         [sys.executable, "-m", "ndstyle", "run", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert "--content-weight" in out and "(default: 1.0)" in out and "--tv-weight" in out
+
+
+def test_ctrl_c_while_starting_up_is_one_line(capsys, monkeypatch) -> None:
+    """Ctrl-C while the parser is built or torch is imported: no traceback, exit 130."""
+    import ndstyle.cli as cli
+
+    def interrupted(argv=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_build_parser", interrupted)
+    assert cli.main(["run", "--help"]) == 130
+    assert capsys.readouterr().err == "ndstyle: interrupted\n"
