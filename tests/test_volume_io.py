@@ -149,3 +149,16 @@ def test_png_style_is_a_depth_one_volume(tmp_path: Path) -> None:
     Image.fromarray((np.random.default_rng(0).random((40, 30)) * 255).astype(np.uint8)).save(png)
     style = MODALITY.load_style(png, content, _args())
     assert style.meta["image2d"] and style.tensor.shape[:2] == (1, 1) and style.tensor.ndim == 4
+
+
+def test_a_huge_declared_volume_is_refused_before_reading(tmp_path: Path) -> None:
+    """The header's shape is checked first: nothing is decoded for a volume that cannot fit."""
+    path = tmp_path / "huge.nii"
+    nib.Nifti1Image(np.zeros((2, 2, 2), np.uint8), np.eye(4)).to_filename(path)
+    raw = bytearray(path.read_bytes())
+    raw[40:48] = np.array([3, 20000, 20000, 20000], dtype="<i2").tobytes()  # dim[0..3]
+    path.write_bytes(bytes(raw))
+    before = path.read_bytes()
+    with pytest.raises(InputFileError, match=r"huge.nii.*declares a volume of shape \(20000, 20000, 20000\)"):
+        MODALITY.load(path, _args(max_memory=1.0))
+    assert path.read_bytes() == before

@@ -32,7 +32,7 @@ from ..errors import InputFileError, OptionError, ShapeError
 from ..functional import resize
 from ..options import TransferOptions
 from ..volume_provenance import mark_header
-from .base import Loaded, Modality, Prepared, check_working_size, standard_info
+from .base import Loaded, Modality, Prepared, check_working_size, memory_budget, standard_info
 
 logger = logging.getLogger("ndstyle")
 
@@ -97,8 +97,33 @@ def _suffix(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
-def read_nifti(path: Any) -> tuple[Any, np.ndarray]:
-    """Load a NIfTI image (a file or a ``nibabel`` image) and its scaled data ``(C, X, Y, Z)`` as float64."""
+#: Bytes per voxel the reader holds at its peak: the float64 data, its normalised float32 copy and
+#: the working tensor (float32).
+_BYTES_PER_VOXEL = 8 + 4 + 4
+
+
+def check_declared_volume(name: str, img: Any, budget: int | None) -> None:
+    """Refuse a NIfTI whose header declares more voxels than ``budget`` bytes can hold when read.
+
+    ``nib.load`` is lazy: only the header has been read, so a compressed file that would inflate to
+    tens of gigabytes is refused before any voxel is decoded.
+    """
+    from ..memory import format_size
+
+    shape = tuple(int(n) for n in img.shape)
+    need = int(np.prod(shape, dtype=np.float64)) * _BYTES_PER_VOXEL
+    if budget is not None and need > budget:
+        raise InputFileError(
+            f"{name!r} declares a volume of shape {shape}: reading it needs about {format_size(need)}, "
+            f"more than the {format_size(budget)} allowed (--max-memory or the free memory)"
+        )
+
+
+def read_nifti(path: Any, budget: int | None = None) -> tuple[Any, np.ndarray]:
+    """Load a NIfTI image (a file or a ``nibabel`` image) and its scaled data ``(C, X, Y, Z)`` as float64.
+
+    The header's declared shape is checked against ``budget`` (bytes) before any voxel is read.
+    """
     import nibabel as nib
 
     if not isinstance(path, (str, Path)):
@@ -111,6 +136,10 @@ def read_nifti(path: Any) -> tuple[Any, np.ndarray]:
     try:
         if img is None:
             img = nib.load(str(path))
+    except Exception as error:  # nibabel raises many types for corrupt files
+        raise InputFileError(f"{str(path)!r} is not a readable NIfTI file ({error})") from error
+    check_declared_volume(str(path), img, budget)
+    try:
         data = np.asarray(img.dataobj, dtype=np.float64)
     except Exception as error:  # nibabel raises many types for corrupt files
         raise InputFileError(f"{str(path)!r} is not a readable NIfTI file ({error})") from error
@@ -192,7 +221,7 @@ class VolumeModality(Modality):
         """A content (or, with ``content``, a style) from a file or a ``nibabel`` image."""
         if content is not None:
             return self._style(source, content, options)
-        img, data = read_nifti(source)
+        img, data = read_nifti(source, memory_budget(options))
         norm = self._normalize(data, options)
         zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
         shape = working_shape(data.shape[1:], zooms, options.size if options is not None else None)
