@@ -341,6 +341,8 @@ def test_real_items_of_two_modalities_match_single_runs(tmp_path: Path, real: di
 
 def test_weights_load_once_per_worker(real: dict[str, Path], tmp_path: Path) -> None:
     """run_item is what a worker runs: the second image reuses the first one's VGG."""
+    import torch
+
     from ndstyle.batching.worker import run_item
     from ndstyle.extractors import cache_extractors, extractor_cache_info
 
@@ -349,12 +351,14 @@ def test_weights_load_once_per_worker(real: dict[str, Path], tmp_path: Path) -> 
          "output": str(tmp_path / f"{k}.png"), "options": {"steps": 1, "size": 32}}
         for i, k in enumerate(("cat", "coffee"))
     ]  # fmt: skip
+    threads = torch.get_num_threads()  # run_item sets a worker's thread count: restore this process's
     try:
         results = [run_item(task, threads=1) for task in tasks]
         assert [r["status"] for r in results] == ["done", "done"]
         assert extractor_cache_info() == {"built": 1, "reused": 1, "size": 1}
     finally:
         cache_extractors(0)
+        torch.set_num_threads(threads)
 
 
 def test_memory_estimate_is_linear_in_the_positions(real: dict[str, Path], tmp_path: Path) -> None:
