@@ -57,6 +57,7 @@ def main() -> None:
                 "precision": result.precision,
                 "totals": [r.total for r in result.history],
                 "levels": [r.scale for r in result.history],
+                "step_seconds": [r.seconds for r in result.history],
             }
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=1))

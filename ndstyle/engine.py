@@ -679,6 +679,7 @@ class _Run:
         self.start = 0.0
         self.bar: Any = None
         self.best_so_far = problem.init  # read if the run is interrupted
+        self.tiled: TiledCost | None = None  # the current level's tiled cost, when it is tiled
 
     def execute(self, saved: RunState | None) -> StyleTransferResult:
         """Run every level (from ``saved`` on, if given) and return the result at full size."""
@@ -746,7 +747,10 @@ class _Run:
 
     def _set_targets(self, level: Level, factor: float) -> None:
         p = self.problem
-        p.loss.set_content(level.content)
+        tile = p.memory.tile
+        self.tiled = None
+        if tile is None or all(n <= t for n, t in zip(level.shape, tile, strict=True)):
+            p.loss.set_content(level.content)  # a tiled level keeps its content targets per tile
         styles = [NF.resize(s.to(p.device), scaled_shape(s.shape[2:], factor, p.min_size)) for s in p.styles]
         masks = [
             None if m is None else NF.resize_mask(m.to(p.device), s.shape[2:])
@@ -754,9 +758,16 @@ class _Run:
         ]
         p.loss.set_styles(styles, p.style_blend, masks)
         p.loss.set_mask(level.mask)
+        if tile is not None and any(n > t for n, t in zip(level.shape, tile, strict=True)):
+            self.tiled = TiledCost(p.loss, level.content, tile)
         if p.strength is not None:
             found = calibrate_weights(
-                p.loss, level.content, p.strength, content_weight=p.content_weight, seed=p.seed
+                p.loss,
+                level.content,
+                p.strength,
+                content_weight=p.content_weight,
+                seed=p.seed,
+                gradient_norm=None if self.tiled is None else self.tiled.gradient_norm,
             )
             log.info("level %d: %s", level.index, found)
 
@@ -770,9 +781,7 @@ class _Run:
             spread = (p.bounds[1] - p.bounds[0]) if p.bounds else float(level.content.std()) or 1.0
             opt = torch.optim.Adam([x], lr=p.lr or 0.02 * spread)
         state = _LevelState(x, opt, x.detach().clone())
-        tile = p.memory.tile
-        if tile is not None and any(n > t for n, t in zip(level.shape, tile, strict=True)):
-            state.tiled = TiledCost(p.loss, level.content, tile)
+        state.tiled = self.tiled
         if restart is not None:
             opt.state[x] = restart.optimizer_state
             state.best = restart.best.detach().clone()

@@ -8,7 +8,7 @@ r"""Loss modules: they hold configuration and targets and call :mod:`ndstyle.fun
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -405,6 +405,7 @@ def calibrate_weights(
     *,
     content_weight: float = 1.0,
     seed: int = 0,
+    gradient_norm: Callable[[torch.Tensor, str], float] | None = None,
 ) -> Calibration:
     r"""Set the loss's weights from one knob ``strength`` in [0, 1], from gradient magnitudes.
 
@@ -432,6 +433,8 @@ def calibrate_weights(
         content_weight: :math:`k`, the size of the weighted gradient (0: texture synthesis
             whatever ``strength``, with :math:`k = 1`).
         seed: seeds the noise input.
+        gradient_norm: ``(x, "content" | "style") -> ||grad_x J_term||`` computed another way (a
+            tiled run's :meth:`ndstyle.tiling.TiledCost.gradient_norm`); default: on the whole input.
 
     Returns:
         The :class:`Calibration`; ``loss.content_weight``/``loss.style_weight`` are set.
@@ -446,6 +449,8 @@ def calibrate_weights(
     texture = content_weight <= 0 or not loss.content_layers
 
     def style_gradient_at(start: torch.Tensor) -> float:
+        if gradient_norm is not None:
+            return gradient_norm(start, "style")
         x = start.detach().clone().requires_grad_(True)
         return _gradient_norm(loss.style_cost(loss.features(x, list(loss.style_layer_weights))), x)
 
@@ -453,7 +458,9 @@ def calibrate_weights(
     if style_gradient <= 1e-12:  # texture synthesis, or a content that already has the style
         style_gradient = style_gradient_at(noise)
     content_gradient = 0.0
-    if not texture:
+    if not texture and gradient_norm is not None:
+        content_gradient = gradient_norm(noise, "content")
+    elif not texture:
         y = noise.requires_grad_(True)
         feats = loss.features(y, loss.content_layers)
         cost = sum(NF.content_cost(feats[k], loss.content_targets[k]) for k in loss.content_layers)

@@ -294,33 +294,59 @@ def plan_memory(
                     f"history shortened from {LBFGS_HISTORY} to {history} ({format_size(n)})"
                 )
                 return MemoryPlan(n, limit, optimizer, history, asked_tile, note)
+    smallest = ""
     if can_tile and asked_tile is None:
-        plan = _fit_tile(shape, limit, optimizer, need)
+        plan, smallest = _fit_tile(shape, limit, optimizer, need, extractor, layers)
         if plan is not None:
             return plan
     raise OptionError(
         f"this run needs about {format_size(needed)} of memory for a content of spatial shape "
-        f"{shape} but {format_size(limit)} are allowed ({what}); use a smaller size, "
+        f"{shape} but {format_size(limit)} are allowed ({what}){smallest}; use a smaller size, "
         f"fewer/shallower layers, optimizer='adam'" + ("" if can_tile else " (this extractor cannot tile)")
     )
 
 
-def _fit_tile(shape: tuple[int, ...], limit: int, optimizer: str, need: object) -> MemoryPlan | None:
-    """Largest tile (halving the longest axis) whose estimate fits; ``None`` if none does."""
+def tiled_work(
+    extractor: nn.Module, layers: Sequence[str], shape: Sequence[int], tile: Sequence[int]
+) -> float:
+    """Positions the extractor processes per tiled pass over ``shape``, relative to one whole pass.
+
+    Tiles of interior ``tile`` cover ``shape``; each runs with its halo
+    (:func:`ndstyle.tiling.tile_with_halo`), so small tiles under a deep receptive field redo work.
+    """
+    from .tiling import tile_with_halo
+
+    padded = tile_with_halo(extractor, layers, shape, tile)  # type: ignore[arg-type]
+    count = math.prod(-(-int(n) // int(t)) for n, t in zip(shape, tile))
+    return count * math.prod(padded) / math.prod(int(n) for n in shape)
+
+
+def _fit_tile(
+    shape: tuple[int, ...],
+    limit: int,
+    optimizer: str,
+    need: object,
+    extractor: nn.Module,
+    layers: Sequence[str],
+) -> tuple[MemoryPlan | None, str]:
+    """Largest tile (halving the longest axis) whose estimate fits, or ``None`` and the smallest tried."""
     estimate = need  # (history, tile) -> bytes
     histories = (LBFGS_HISTORY, MIN_LBFGS_HISTORY) if optimizer == "lbfgs" else (LBFGS_HISTORY,)
     whole = estimate(LBFGS_HISTORY, None)  # type: ignore[operator]
     tile = list(shape)
+    smallest = ""
     while max(tile) > 8:
         longest = tile.index(max(tile))
         tile[longest] = (tile[longest] + 1) // 2
         for history in histories:
             n = estimate(history, tuple(tile))  # type: ignore[operator]
             if n <= limit:
+                work = tiled_work(extractor, layers, shape, tile)
                 note = (
                     f"memory: {format_size(whole)} needed > {format_size(limit)} allowed; tiled steps with "
-                    f"tiles of {tuple(tile)} (exact gradient), L-BFGS history {history}: "
-                    f"{format_size(n)}"
+                    f"tiles of {tuple(tile)} (exact gradient; {work:.1f}x the positions of a whole pass), "
+                    f"L-BFGS history {history}: {format_size(n)}"
                 )
-                return MemoryPlan(n, limit, optimizer, history, tuple(tile), note)
-    return None
+                return MemoryPlan(n, limit, optimizer, history, tuple(tile), note), ""
+            smallest = f"; even tiles of {tuple(tile)} need {format_size(n)}"
+    return None, smallest

@@ -330,7 +330,27 @@ class TiledCost:
 
     def backward(self, z: torch.Tensor) -> CostTerms:
         """:math:`J` of ``z`` and its gradient, back-propagated through ``z``'s autograd graph."""
-        leaf = z.detach()
+        terms, grad = self.gradient(z.detach())
+        z.backward(grad)
+        return terms
+
+    def gradient_norm(self, x: torch.Tensor, term: str) -> float:
+        r""":math:`\|\nabla_x J_{term}\|` (``term``: ``"content"`` or ``"style"``), unweighted, tiled.
+
+        What :func:`ndstyle.losses.calibrate_weights` measures, without the whole input's activations.
+        """
+        weights = self.loss.content_weight, self.loss.style_weight, self.loss.tv_weight
+        try:
+            self.loss.content_weight = 1.0 if term == "content" else 0.0
+            self.loss.style_weight = 1.0 if term == "style" else 0.0
+            self.loss.tv_weight = 0.0
+            _, grad = self.gradient(x.detach())
+        finally:
+            self.loss.content_weight, self.loss.style_weight, self.loss.tv_weight = weights
+        return float(grad.float().norm())
+
+    def gradient(self, leaf: torch.Tensor) -> tuple[CostTerms, torch.Tensor]:
+        r""":math:`J` of ``leaf`` ``(1, C, *shape)`` and :math:`\nabla J`, the exact whole-input gradient."""
         terms, statistic = self.value(leaf)
         grad = torch.zeros_like(leaf)
         self._scale_slopes(statistic)
@@ -344,8 +364,7 @@ class TiledCost:
                 tv_leaf = leaf.clone().requires_grad_(True)
                 (g,) = torch.autograd.grad(self.loss.tv_weight * NF.total_variation(tv_leaf), tv_leaf)
             grad += g
-        z.backward(grad)
-        return terms
+        return terms, grad
 
     def _scale_slopes(self, statistic: TileableStatistic) -> None:
         slopes = getattr(statistic, "slopes", None)

@@ -7,13 +7,15 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from ndstyle.errors import OptionError
 from ndstyle.extractors import ConvNdExtractor, build_extractor
-from ndstyle.extractors.volume import SliceExtractor, estimate_memory, fit_working_shape, inflate
+from ndstyle.extractors.volume import SliceExtractor, estimate_memory, inflate
 
 
 def _base2d() -> ConvNdExtractor:
@@ -79,14 +81,41 @@ def test_registered_names() -> None:
     assert s.spatial_dims == i.spatial_dims == 3
 
 
-def test_memory_limit_reduces_the_working_grid() -> None:
+def _nifti_pair(tmp_path: Path, n: int) -> tuple[Path, Path]:
+    import nibabel as nib
+
+    axes = np.meshgrid(*[np.linspace(0, 1, n)] * 3, indexing="ij")
+    content = (sum(axes) / 3 * 800 + 100).astype(np.int16)
+    style = (400 + 300 * np.sin(axes[0] * 23) * np.cos(axes[1] * 17 + axes[2] * 11)).astype(np.int16)
+    paths = tmp_path / "c.nii.gz", tmp_path / "s.nii.gz"
+    for path, data in zip(paths, (content, style)):
+        nib.Nifti1Image(data, np.eye(4)).to_filename(path)
+    return paths
+
+
+def test_memory_limit_keeps_the_working_grid(tmp_path: Path) -> None:
+    """A volume over ``max_memory`` keeps its grid; the plan shortens the history (or tiles) instead."""
+    import ndstyle
+    from ndstyle.memory import plan_memory
+
+    content, style = _nifti_pair(tmp_path, 40)
     net = build_extractor("conv3d", spatial_dims=3, in_channels=1)
-    need = estimate_memory(net, (64, 64, 64))
-    messages: list[str] = []
-    shape = fit_working_shape(net, (64, 64, 64), 1, max_bytes=need // 2, say=messages.append)
-    assert max(shape) < 64 and estimate_memory(net, shape) <= need / 2
-    assert len(messages) == 1 and "reduced" in messages[0]
-    assert fit_working_shape(net, (64, 64, 64), 1, max_bytes=need) == (64, 64, 64)
+    layers = [*net.default_style_layers, *net.default_content_layers]
+    need = plan_memory(net, (40, 40, 40), layers, limit=None, precision="bf16").needed
+    common = {"steps": 2, "scales": 1, "progress": False, "seed": 0, "precision": "bf16"}
+    result = ndstyle.transfer(content, style, max_memory=0.7 * need / 2**30, **common)
+    assert tuple(result.output.shape[1:]) == (40, 40, 40)
+    assert result.engine is not None and result.engine.memory is not None
+    assert result.engine.memory.history_size < 50 and "needed >" in result.engine.memory.note
+
+
+def test_memory_limit_below_one_tile_is_refused_with_the_numbers(tmp_path: Path) -> None:
+    import ndstyle
+    from ndstyle.errors import NdstyleError
+
+    content, style = _nifti_pair(tmp_path, 32)
+    with pytest.raises(NdstyleError, match=r"MiB|KiB"):
+        ndstyle.transfer(content, style, max_memory=1e-4, steps=1, scales=1, progress=False)
 
 
 _MEASURE = textwrap.dedent(
@@ -141,9 +170,3 @@ def test_memory_estimate_within_30_percent_of_measured_peak(n: int, precision: s
     net = build_extractor("conv3d", spatial_dims=3, in_channels=1)
     estimate = estimate_memory(net, (n, n, n), precision=precision)
     assert 0.7 * measured <= estimate <= 1.3 * measured, (estimate, measured)
-
-
-def test_memory_limit_too_low_is_refused() -> None:
-    net = build_extractor("conv3d", spatial_dims=3, in_channels=1)
-    with pytest.raises(OptionError, match="max-memory"):
-        fit_working_shape(net, (64, 64, 64), 1, max_gb=1e-4)

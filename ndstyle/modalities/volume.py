@@ -27,7 +27,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..engine import resolve_device, resolve_precision
 from ..errors import InputFileError, OptionError, ShapeError
 from ..functional import resize
 from ..options import TransferOptions
@@ -306,25 +305,18 @@ class VolumeModality(Modality):
         return prepared
 
     def _prepare(self, content: Loaded, styles: list[Loaded], options: TransferOptions) -> Prepared:
-        from ..extractors.volume import fit_working_shape
+        """Build the extractor and the run on the content's own working grid.
 
+        The grid is never made smaller to fit memory: :func:`ndstyle.stylize` plans the run against
+        ``--max-memory`` (shorter L-BFGS history, then exact tiled steps) and refuses, with the
+        numbers, only when even one tile cannot fit.
+        """
         extractor = self.build_extractor(content, styles, options)
         channels = content.tensor.shape[0]
         _check_fits(extractor, tuple(content.tensor.shape[1:]), channels, options)
-        device = resolve_device(options.device)
-        shape = fit_working_shape(
-            extractor,
-            tuple(content.tensor.shape[1:]),
-            channels,
-            max_gb=options.max_memory,
-            say=_say,
-            precision=resolve_precision(options.precision, device, extractor),
-        )
         tensor = content.tensor
+        shape = tuple(tensor.shape[1:])
         run_content = content
-        if shape != tuple(tensor.shape[1:]):
-            tensor = resize(tensor[None], shape)[0]
-            run_content = run_content.with_meta(working_shape=shape)
         kwargs: dict[str, Any] = {"extractor": extractor}
         if options.mask is not None:
             if hasattr(extractor, "slice_axes"):
@@ -538,10 +530,6 @@ def _disk_header(path: Path, img: Any) -> Any:
 
     with ImageOpener(str(path)) as handle:
         return type(img.header).from_fileobj(handle)
-
-
-def _say(message: str) -> None:
-    logger.info(message.removeprefix("ndstyle: "))
 
 
 def _orientation(affine: np.ndarray) -> tuple[str, ...]:
