@@ -583,6 +583,7 @@ def _plan(
         precision=precision,
         tile=tile,
         can_tile=tiling.can_tile(net) and tiling.statistic_name(loss) == "gram",
+        content_layers=loss.content_layers,
         what="max_memory" if max_memory != "auto" else f"available on {device}",
     )
     if plan.note:

@@ -20,6 +20,7 @@ The estimate was checked against the measured peak RSS growth of real runs
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -43,6 +44,8 @@ MIN_LBFGS_HISTORY = 5
 #: Input-sized fp32 buffers besides the optimiser state: the iterate, its gradient, the content,
 #: the best iterate, the composite and the clamping copy.
 INPUT_BUFFERS = 6
+#: Extra input-sized float32 buffers of a tiled step: the summed gradient and one tile's copy.
+TILED_INPUT_BUFFERS = 2
 _UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
@@ -164,6 +167,18 @@ def activation_sizes(
     return [int(s * ratio) for s in sizes]
 
 
+def _layer_values(extractor: nn.Module, shape: Sequence[int], layers: Sequence[str]) -> int:
+    """Values of the named ``layers``' outputs at ``shape`` (a ``meta`` forward; 0 if not possible)."""
+    if not layers:
+        return 0
+    channels = int(getattr(extractor, "in_channels", 1))
+    try:
+        feats = extractor(torch.empty((1, channels, *shape), device="meta"), list(layers))
+        return int(sum(f.numel() for f in feats.values()))
+    except Exception:  # no meta kernel: the targets are small next to the activations
+        return 0
+
+
 def activation_values(extractor: nn.Module, shape: Sequence[int], layers: Sequence[str]) -> int:
     """Total number of activation values up to the deepest of ``layers`` at ``shape``."""
     return sum(activation_sizes(extractor, shape, layers))
@@ -184,6 +199,7 @@ def estimate_memory(
     style_shapes: Sequence[Sequence[int]] = (),
     precision: str = "fp32",
     tile: Sequence[int] | None = None,
+    content_layers: Sequence[str] = (),
 ) -> int:
     """Estimated peak bytes of one step of :func:`ndstyle.stylize` at spatial ``shape``.
 
@@ -198,7 +214,10 @@ def estimate_memory(
         precision: ``"fp32"`` or ``"bf16"`` (activations take 2 bytes a value; the input-sized
             buffers stay float32).
         tile: the spatial shape of one tile *with its halo* when the steps are tiled: the
-            activations are then those of one tile, the input-sized buffers stay full size.
+            activations are then those of one tile, the input-sized buffers stay full size, plus
+            :data:`TILED_INPUT_BUFFERS` more (the gradient being summed and a tile's copy) and the
+            float32 content targets of every tile (``content_layers`` at the whole ``shape``).
+        content_layers: the content cost's layers (counted for tiled steps).
 
     Returns:
         Bytes: every activation kept for the backward pass plus a gradient buffer as large as the
@@ -213,6 +232,9 @@ def estimate_memory(
     step = activation_bytes * (sum(sizes) + sum(sorted(sizes)[-2:]))
     styles = max((sum(sorted(activation_sizes(extractor, s, layers))[-2:]) for s in style_shapes), default=0)
     buffers = (INPUT_BUFFERS * n_input + optimizer_values(optimizer, n_input, history_size)) * BYTES_PER_VALUE
+    if tile is not None:
+        targets = _layer_values(extractor, shape, content_layers)
+        buffers += (TILED_INPUT_BUFFERS * n_input + targets) * BYTES_PER_VALUE
     params = sum(p.numel() * p.element_size() for p in extractor.parameters())
     return int(max(step, activation_bytes * styles) + buffers + params)
 
@@ -250,6 +272,7 @@ def plan_memory(
     precision: str = "fp32",
     tile: Sequence[int] | None = None,
     can_tile: bool = False,
+    content_layers: Sequence[str] = (),
     what: str = "max_memory",
 ) -> MemoryPlan:
     """The one fit-or-refuse rule (never a smaller working grid).
@@ -279,6 +302,7 @@ def plan_memory(
             style_shapes=style_shapes,
             precision=precision,
             tile=padded,
+            content_layers=content_layers,
         )
 
     asked_tile = None if tile is None else tuple(int(n) for n in tile)
@@ -329,24 +353,36 @@ def _fit_tile(
     extractor: nn.Module,
     layers: Sequence[str],
 ) -> tuple[MemoryPlan | None, str]:
-    """Largest tile (halving the longest axis) whose estimate fits, or ``None`` and the smallest tried."""
+    """The tile that fits with the least repeated work (halos), or ``None`` and the smallest tried.
+
+    Candidates halve each axis independently (down to 8 positions); they are tried in order of
+    :func:`tiled_work`, at the full L-BFGS history and then the shortest. A candidate whose
+    padded tile is at least as large as one that did not fit is skipped without an estimate.
+    """
+    from .tiling import tile_with_halo
+
     estimate = need  # (history, tile) -> bytes
     histories = (LBFGS_HISTORY, MIN_LBFGS_HISTORY) if optimizer == "lbfgs" else (LBFGS_HISTORY,)
     whole = estimate(LBFGS_HISTORY, None)  # type: ignore[operator]
-    tile = list(shape)
+    per_axis = [sorted({max(min(n, 8), -(-n // 2**k)) for k in range(8)}, reverse=True) for n in shape]
+    candidates = [t for t in itertools.product(*per_axis) if t != shape]
+    padded = {t: math.prod(tile_with_halo(extractor, layers, shape, t)) for t in candidates}  # type: ignore[arg-type]
+    work = {t: tiled_work(extractor, layers, shape, t) for t in candidates}
+    candidates.sort(key=lambda t: (work[t], -math.prod(t)))
+    too_big = math.inf
     smallest = ""
-    while max(tile) > 8:
-        longest = tile.index(max(tile))
-        tile[longest] = (tile[longest] + 1) // 2
+    for tile in candidates:
+        if padded[tile] >= too_big:
+            continue
         for history in histories:
-            n = estimate(history, tuple(tile))  # type: ignore[operator]
+            n = estimate(history, tile)  # type: ignore[operator]
             if n <= limit:
-                work = tiled_work(extractor, layers, shape, tile)
                 note = (
                     f"memory: {format_size(whole)} needed > {format_size(limit)} allowed; tiled steps with "
-                    f"tiles of {tuple(tile)} (exact gradient; {work:.1f}x the positions of a whole pass), "
+                    f"tiles of {tile} (exact gradient; {work[tile]:.1f}x the positions of a whole pass), "
                     f"L-BFGS history {history}: {format_size(n)}"
                 )
-                return MemoryPlan(n, limit, optimizer, history, tuple(tile), note), ""
-            smallest = f"; even tiles of {tuple(tile)} need {format_size(n)}"
+                return MemoryPlan(n, limit, optimizer, history, tile, note), ""
+        too_big = padded[tile]
+        smallest = f"; even tiles of {tile} need {format_size(n)}"
     return None, smallest

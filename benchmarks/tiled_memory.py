@@ -1,0 +1,230 @@
+"""Inputs larger than memory: peak resident memory and time per step of tiled runs (issue 19).
+
+    python benchmarks/tiled_memory.py --case image --sizes 4900 --limit 6G --steps 6 --out OUT.json
+    python benchmarks/tiled_memory.py --case volume --sizes 256 --limit 4G --steps 6 --out OUT.json
+    python benchmarks/tiled_memory.py --case image --sizes 1024 --compare 512 --steps 10 --out OUT.json
+    python benchmarks/tiled_memory.py --plot OUT.json --png memory_plateau.png
+
+Each measurement runs ``ndstyle.stylize`` in a fresh process (one pyramid level, the defaults
+otherwise: L-BFGS, ``strength``, ``precision="auto"``) with ``max_memory=--limit``, so the memory
+policy (:func:`ndstyle.memory.plan_memory`) shortens the L-BFGS history and tiles where the whole
+input does not fit. The child's peak resident set (``ru_maxrss``) is the figure; ``growth`` is it
+minus the resident memory before the run (Python, torch, the weights and the inputs).
+
+- ``image``: scikit-image's *chelsea* photo resized to long side ``size`` (4900 = 16 megapixels at
+  4900 x 3264) with *The Starry Night* at 1024 px, the offline ImageNet VGG-16;
+- ``volume``: the MNI152 T1 template (nilearn, 1 mm) resampled to ``size``^3, Colin27's T1
+  (the style, ``--style-volume``) or the template itself, the random ``conv3d``.
+
+``--compare TILE`` runs the same problem twice, untiled and with ``tile=TILE``, and records J after
+every step of both (the issue's "identical J after 10 steps") and the time per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _inputs(case: str, size: int, style_volume: str | None) -> tuple[Any, Any]:
+    import torch
+    from inputs import load_image, pair_paths
+
+    if case == "image":
+        content_path, style_path = pair_paths()["chelsea-starry"]
+        return load_image(content_path, size), load_image(style_path, 1024)
+    import nibabel as nib
+    from nilearn import datasets
+
+    from ndstyle.functional import resize
+
+    def grid(img: Any, n: int | None) -> torch.Tensor:
+        data = torch.from_numpy(img.get_fdata(dtype="float32"))[None, None]
+        data = (data - data.min()) / (data.max() - data.min())
+        return (resize(data, (n,) * 3) if n else data)[0]
+
+    content = grid(datasets.load_mni152_template(resolution=1), size)
+    style = grid(nib.load(style_volume), None) if style_volume else content[:, ::2, ::2, ::2]
+    return content, style
+
+
+def measure(
+    case: str, size: int, limit: str | None, steps: int, tile: int | None, style_volume: str | None
+) -> dict:
+    """One run in this process: peak RSS, plan, seconds per step, J per step.
+
+    ``limit`` ``"total:4G"`` gives the run what the process may still use after loading (4 GiB
+    minus the resident memory before the run), so that the whole process's peak is the target.
+    """
+    limit_asked = limit
+    import torch
+
+    from ndstyle import stylize
+    from ndstyle.extractors import build_extractor
+    from ndstyle.memory import parse_size
+
+    torch.manual_seed(0)
+    content, style = _inputs(case, size, style_volume)
+    name = "vgg16-offline" if case == "image" else "conv3d"
+    net = build_extractor(name, spatial_dims=content.ndim - 1, in_channels=content.shape[0])
+    before = _rss_mb()
+    if limit is not None and limit.startswith("total:"):
+        # the whole process within this: the run may use what the loaded program does not
+        limit = str(int(parse_size(limit.removeprefix("total:")) - before * 2**20))
+    start = time.perf_counter()
+    result = stylize(
+        content,
+        style,
+        extractor=net,
+        steps=steps,
+        scales=1,
+        progress=False,
+        max_memory=limit,
+        tile=tile,
+        seed=0,
+    )
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    times = [r.seconds for r in result.history]
+    per_step = [b - a for a, b in zip(times, times[1:])]
+    plan = result.memory
+    return {
+        "case": case,
+        "shape": list(content.shape[1:]),
+        "positions": int(content[0].numel()),
+        "limit": limit,
+        "limit_asked": limit_asked,
+        "asked_tile": tile,
+        "tile": None if plan is None or plan.tile is None else list(plan.tile),
+        "history_size": None if plan is None else plan.history_size,
+        "estimate_mb": None if plan is None else plan.needed / 2**20,
+        "note": "" if plan is None else plan.note,
+        "rss_before_mb": before,
+        "peak_rss_mb": peak,
+        "growth_mb": peak - before,
+        "seconds": seconds,
+        "seconds_per_step": sorted(per_step)[len(per_step) // 2] if per_step else None,
+        "first_step_seconds": times[0] if times else None,
+        "totals": [r.total for r in result.history],
+        "precision": result.precision,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _child(args: argparse.Namespace, size: int, tile: int | None) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--case",
+        args.case,
+        "--sizes",
+        str(size),
+        "--steps",
+        str(args.steps),
+    ]
+    if args.limit:
+        command += ["--limit", args.limit]
+    if tile:
+        command += ["--tile", str(tile)]
+    if args.style_volume:
+        command += ["--style-volume", args.style_volume]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def plot(results: dict, png: Path) -> None:
+    """Peak memory growth against positions, one panel per case; tiled runs marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = sorted({r["case"] for r in results.values()})
+    fig, axes = plt.subplots(1, len(cases), figsize=(5 * len(cases), 3.6), squeeze=False)
+    for ax, case in zip(axes[0], cases):
+        rows = sorted(
+            (r for r in results.values() if r["case"] == case and not r.get("asked_tile")),
+            key=lambda r: r["positions"],
+        )
+        xs = [r["positions"] / 1e6 for r in rows]
+        ax.plot(xs, [r["growth_mb"] / 1024 for r in rows], "o-", label="measured peak growth")
+        ax.plot(xs, [r["estimate_mb"] / 1024 for r in rows], "x--", label="plan estimate")
+        for r, x in zip(rows, xs):
+            label = f"tiles {tuple(r['tile'])}" if r["tile"] else "whole"
+            ax.annotate(
+                label, (x, r["growth_mb"] / 1024), fontsize=7, xytext=(3, 5), textcoords="offset points"
+            )
+        limits = {r["limit"] for r in rows if r["limit"]}
+        ax.set_title(f"{case}: max_memory {', '.join(sorted(limits))}")
+        ax.set_xlabel("million positions (pixels / voxels)")
+        ax.set_ylabel("GiB")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--case", choices=("image", "volume"), default="image")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1024])
+    parser.add_argument("--limit", default=None, help="max_memory (6G), or total:6G for the process")
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--tile", type=int, default=None)
+    parser.add_argument("--compare", type=int, default=None, help="also run with tile=N, untiled first")
+    parser.add_argument("--style-volume", default=None)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--plot", type=Path, help="results JSON to plot (with --png)")
+    parser.add_argument("--png", type=Path)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.plot:
+        plot(json.loads(args.plot.read_text()), args.png)
+        return
+    if args.worker:
+        print(
+            json.dumps(
+                measure(args.case, args.sizes[0], args.limit, args.steps, args.tile, args.style_volume)
+            )
+        )
+        return
+    results = json.loads(args.out.read_text()) if args.out and args.out.exists() else {}
+    for size in args.sizes:
+        for tile in [None, args.compare] if args.compare else [args.tile]:
+            key = f"{args.case}/{size}/{args.limit}/tile={tile}/steps={args.steps}"
+            row = _child(args, size, tile)
+            results[key] = row
+            print(
+                key,
+                f"peak {row['peak_rss_mb']:.0f} MB (growth {row['growth_mb']:.0f},",
+                f"estimate {row['estimate_mb']:.0f})",
+                f"{row['seconds_per_step']} s/step",
+                row["note"],
+                flush=True,
+            )
+            if args.out:
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
