@@ -65,7 +65,14 @@ def _inputs(case: str, size: int, style_volume: str | None) -> tuple[Any, Any]:
 
 
 def measure(
-    case: str, size: int, limit: str | None, steps: int, tile: int | None, style_volume: str | None
+    case: str,
+    size: int,
+    limit: str | None,
+    steps: int,
+    tile: list[int] | None,
+    style_volume: str | None,
+    precision: str = "auto",
+    optimizer: str = "lbfgs",
 ) -> dict:
     """One run in this process: peak RSS, plan, seconds per step, J per step.
 
@@ -98,6 +105,8 @@ def measure(
         max_memory=limit,
         tile=tile,
         seed=0,
+        precision=precision,
+        optimizer=optimizer,
     )
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -124,10 +133,15 @@ def measure(
         "totals": [r.total for r in result.history],
         "precision": result.precision,
         "threads": torch.get_num_threads(),
+        "optimizer": optimizer,
     }
 
 
-def _child(args: argparse.Namespace, size: int, tile: int | None) -> dict:
+def _tile(text: str | None) -> list[int] | None:
+    return None if not text else [int(t) for t in text.split(",")]
+
+
+def _child(args: argparse.Namespace, size: int, tile: str | None) -> dict:
     command = [
         sys.executable,
         __file__,
@@ -138,11 +152,15 @@ def _child(args: argparse.Namespace, size: int, tile: int | None) -> dict:
         str(size),
         "--steps",
         str(args.steps),
+        "--precision",
+        args.precision,
+        "--optimizer",
+        args.optimizer,
     ]
     if args.limit:
         command += ["--limit", args.limit]
     if tile:
-        command += ["--tile", str(tile)]
+        command += ["--tile", tile]
     if args.style_volume:
         command += ["--style-volume", args.style_volume]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -189,8 +207,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024])
     parser.add_argument("--limit", default=None, help="max_memory (6G), or total:6G for the process")
     parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--tile", type=int, default=None)
-    parser.add_argument("--compare", type=int, default=None, help="also run with tile=N, untiled first")
+    parser.add_argument("--tile", default=None, help="tile interior per axis, e.g. 512,1024")
+    parser.add_argument("--compare", default=None, help="also run with this --tile, untiled first")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--optimizer", default="lbfgs")
     parser.add_argument("--style-volume", default=None)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--plot", type=Path, help="results JSON to plot (with --png)")
@@ -210,7 +230,8 @@ def main() -> None:
     results = json.loads(args.out.read_text()) if args.out and args.out.exists() else {}
     for size in args.sizes:
         for tile in [None, args.compare] if args.compare else [args.tile]:
-            key = f"{args.case}/{size}/{args.limit}/tile={tile}/steps={args.steps}"
+            run = f"tile={tile}/steps={args.steps}/{args.precision}/{args.optimizer}"
+            key = f"{args.case}/{size}/{args.limit}/{run}"
             row = _child(args, size, tile)
             results[key] = row
             print(

@@ -185,8 +185,13 @@ def activation_values(extractor: nn.Module, shape: Sequence[int], layers: Sequen
 
 
 def optimizer_values(optimizer: str, n_input: int, history_size: int = LBFGS_HISTORY) -> int:
-    """Input-sized fp32 values the optimiser keeps: L-BFGS ``2 x history_size`` + 2, Adam 2."""
-    return (2 * history_size + 2) * n_input if optimizer == "lbfgs" else 2 * n_input
+    """Input-sized fp32 values the optimiser holds at its peak: L-BFGS ``2 x history_size + 6``, Adam 2.
+
+    Besides the history pairs, torch's L-BFGS step holds at once the flat gradient (a new tensor),
+    the previous one, the old direction ``d``, the two-loop's ``q`` and the new direction ``r``,
+    and a temporary ``|g|`` or ``|t d|`` for its stopping tests: 6 vectors.
+    """
+    return (2 * history_size + 6) * n_input if optimizer == "lbfgs" else 2 * n_input
 
 
 def estimate_memory(

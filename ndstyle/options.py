@@ -378,7 +378,8 @@ class TransferOptions:
     max_memory: float | None = _option(
         None,
         OptionSpec(
-            "memory limit in GB: above it a run keeps its grid and shortens the L-BFGS history, then runs exact tiled steps; it is refused only when even one tile cannot fit",
+            "memory limit in GB: above it a run keeps its grid and shortens the L-BFGS history, then runs "
+            "exact tiled steps; it is refused only when even one tile cannot fit",
             group=_L,
             metavar="GB",
             check=number_in(0, open_low=True),
