@@ -221,11 +221,17 @@ def main() -> None:
         plot(json.loads(args.plot.read_text()), args.png)
         return
     if args.worker:
-        print(
-            json.dumps(
-                measure(args.case, args.sizes[0], args.limit, args.steps, args.tile, args.style_volume)
-            )
+        row = measure(
+            args.case,
+            args.sizes[0],
+            args.limit,
+            args.steps,
+            _tile(args.tile),
+            args.style_volume,
+            args.precision,
+            args.optimizer,
         )
+        print(json.dumps(row))
         return
     results = json.loads(args.out.read_text()) if args.out and args.out.exists() else {}
     for size in args.sizes:
