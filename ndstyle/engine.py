@@ -583,7 +583,7 @@ def _plan(
         style_shapes=[s.shape[2:] for s in styles],
         precision=precision,
         tile=tile,
-        can_tile=tiling.can_tile(net) and tiling.statistic_name(loss) == "gram",
+        can_tile=tiling.can_tile(net) and tiling.can_tile_statistic(loss),
         content_layers=loss.content_layers,
         what="max_memory" if max_memory != "auto" else f"available on {device}",
     )

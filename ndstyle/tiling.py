@@ -27,7 +27,7 @@ import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -234,20 +234,84 @@ class GramStatistic:
         return (self.slopes[layer].to(gram.dtype) * gram).sum()
 
 
+class MomentStatistic:
+    r"""Any style statistic of additive moments (``mean-cov``...) over tiles.
+
+    Pass 1 sums each layer's :class:`~ndstyle.functional.Moments` (count, :math:`\sum m a`,
+    :math:`\sum m a a^\top`) over the tiles' interiors; :meth:`finish` evaluates
+    ``cost_from_moments`` once and its gradient with respect to the sums; pass 2 back-propagates
+    :math:`\langle \partial J/\partial M, M_{tile} \rangle` per tile: the exact gradient.
+    """
+
+    def __init__(
+        self,
+        statistic: Any,
+        targets: Mapping[str, Any],
+        layer_weights: Mapping[str, float],
+    ) -> None:
+        self.statistic = statistic
+        self.targets = targets
+        self.layer_weights = layer_weights
+        self.sums: dict[str, NF.Moments] = {}
+        self.slopes: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def accumulate(self, layer: str, features: torch.Tensor, weights: torch.Tensor | None) -> None:
+        """Add one tile's moments."""
+        m = NF.moments(features, mask=weights)
+        self.sums[layer] = self.sums[layer] + m if layer in self.sums else m
+
+    def finish(self) -> tuple[torch.Tensor, dict[str, Any]]:
+        """:math:`J_{style}` and the slopes with respect to the first and second moment sums."""
+        total = torch.zeros(())
+        for layer, weight in self.layer_weights.items():
+            m = self.sums[layer]
+            with torch.enable_grad():
+                first = m.first.detach().requires_grad_(True)
+                second = m.second.detach().requires_grad_(True)
+                moments = NF.Moments(m.count.detach(), first, second)
+                cost = weight * self.statistic.cost_from_moments(moments, self.targets[layer])
+                slope_first, slope_second = torch.autograd.grad(cost, (first, second))
+            self.slopes[layer] = (slope_first, slope_second)
+            total = total + cost.detach().cpu()
+        return total, self.slopes
+
+    def scale(self, factor: float) -> None:
+        """Multiply the slopes by the style weight (pass 2 then back-propagates the weighted cost)."""
+        self.slopes = {k: (a * factor, b * factor) for k, (a, b) in self.slopes.items()}
+
+    def linearised(self, layer: str, features: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+        r""":math:`\langle D_1, \sum m a \rangle + \langle D_2, \sum m a a^\top \rangle` of the tile."""
+        m = NF.moments(features, mask=weights)
+        slope_first, slope_second = self.slopes[layer]
+        return (slope_first.to(m.first.dtype) * m.first).sum() + (
+            slope_second.to(m.second.dtype) * m.second
+        ).sum()
+
+
 def statistic_name(loss: PerceptualLoss) -> str:
     """The name of ``loss``'s style statistic (``"gram"``, ``"mean-cov"``...)."""
     return str(getattr(getattr(loss, "statistic", None), "name", "gram"))
 
 
 def statistic_of(loss: PerceptualLoss) -> TileableStatistic:
-    """The tileable form of ``loss``'s style statistic (the Gram), or a clear refusal."""
+    """The tileable form of ``loss``'s style statistic, or a clear refusal (sorted statistics)."""
     kind = statistic_name(loss)
-    if kind != "gram":
+    if kind == "gram":
+        return GramStatistic(loss.style_targets, loss.style_layer_weights)
+    statistic = getattr(loss, "statistic", None)
+    if statistic is None or not getattr(statistic, "additive", False):
         raise OptionError(
-            f"tiled steps support the Gram style statistic only, not {kind!r}; use tile=None or "
-            f"a smaller input"
+            f"tiled steps need a style statistic of additive moments (gram, mean-cov), not {kind!r}: "
+            f"it ranks every position of the whole input; use tile=None or a smaller input"
         )
-    return GramStatistic(loss.style_targets, loss.style_layer_weights)
+    return MomentStatistic(statistic, loss.style_targets, loss.style_layer_weights)
+
+
+def can_tile_statistic(loss: PerceptualLoss) -> bool:
+    """Whether ``loss``'s style statistic can be accumulated over tiles (additive moments)."""
+    return statistic_name(loss) == "gram" or bool(
+        getattr(getattr(loss, "statistic", None), "additive", False)
+    )
 
 
 class TiledCost:
@@ -367,6 +431,9 @@ class TiledCost:
         return terms, grad
 
     def _scale_slopes(self, statistic: TileableStatistic) -> None:
+        if isinstance(statistic, MomentStatistic):
+            statistic.scale(self.loss.style_weight)
+            return
         slopes = getattr(statistic, "slopes", None)
         if slopes is not None:
             for layer in slopes:
