@@ -173,9 +173,19 @@ def _layer_values(extractor: nn.Module, shape: Sequence[int], layers: Sequence[s
         return 0
     channels = int(getattr(extractor, "in_channels", 1))
     try:
-        feats = extractor(torch.empty((1, channels, *shape), device="meta"), list(layers))
+        with torch.no_grad():
+            feats = extractor(torch.empty((1, channels, *shape), device="meta"), list(layers))
         return int(sum(f.numel() for f in feats.values()))
-    except Exception:  # no meta kernel: the targets are small next to the activations
+    except Exception:  # no meta kernel for some operation: a small probe, scaled by positions
+        pass
+    try:
+        probe = _probe_shape(shape, int(extractor.min_input_size(_deepest_first(extractor, layers))))  # type: ignore[operator]
+        param = next(extractor.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        with torch.no_grad():
+            feats = extractor(torch.zeros((1, channels, *probe), device=device), list(layers))
+        return int(sum(f.numel() for f in feats.values()) * math.prod(shape) / math.prod(probe))
+    except Exception:  # never let the estimate itself break a run
         return 0
 
 
@@ -216,8 +226,9 @@ def estimate_memory(
             ``"adam"`` (two moments).
         history_size: the L-BFGS history length.
         style_shapes: spatial shapes of the styles (features computed once, without autograd).
-        precision: ``"fp32"`` or ``"bf16"`` (activations take 2 bytes a value; the input-sized
-            buffers stay float32).
+        precision: ``"fp32"`` or ``"bf16"`` (activations take 2 bytes a value, plus a float32
+            copy of every used layer's output, which the Gram and content costs compute in and keep
+            for the backward pass; the input-sized buffers stay float32).
         tile: the spatial shape of one tile *with its halo* when the steps are tiled: the
             activations are then those of one tile, the input-sized buffers stay full size, plus
             :data:`TILED_INPUT_BUFFERS` more (the gradient being summed and a tile's copy) and the
@@ -235,6 +246,8 @@ def estimate_memory(
     sizes = activation_sizes(extractor, shape if tile is None else tile, layers)
     activation_bytes = 2 if precision == "bf16" else BYTES_PER_VALUE
     step = activation_bytes * (sum(sizes) + sum(sorted(sizes)[-2:]))
+    if precision == "bf16":  # the costs take the used layers' features in float32, kept for backward
+        step += BYTES_PER_VALUE * _layer_values(extractor, shape if tile is None else tile, layers or [])
     styles = max((sum(sorted(activation_sizes(extractor, s, layers))[-2:]) for s in style_shapes), default=0)
     buffers = (INPUT_BUFFERS * n_input + optimizer_values(optimizer, n_input, history_size)) * BYTES_PER_VALUE
     if tile is not None:
