@@ -228,3 +228,42 @@ def test_top_level_api() -> None:
     import ndstyle
 
     assert ndstyle.train_extractor is train_extractor
+
+
+@pytest.mark.parametrize("shape", [(2, 40), (1, 12, 10), (1, 6, 8, 10)], ids=["1d", "2d", "3d"])
+def test_mix_crops_is_the_stated_mixture(shape: tuple[int, ...]) -> None:
+    from ndstyle.training import Mixing, mix_crops
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(4, *shape, generator=g) + 3.0, torch.randn(4, *shape, generator=g) * 5 + 3.0
+    mean = torch.full((shape[0],), 3.0)
+    plain = Mixing(max_gain=1.0, flip=False)
+    assert torch.allclose(mix_crops(a, b, mean, torch.Generator().manual_seed(1), plain, fixed_mix=0.0), a)
+    mixed = mix_crops(a, b, mean, torch.Generator().manual_seed(1), plain, fixed_mix=0.5)
+    added = mixed - a  # 0.5 x b's deviation, rescaled to a's RMS level
+    axes = tuple(range(1, a.ndim))
+    ratio = added.pow(2).mean(axes).sqrt() / (a - 3.0).pow(2).mean(axes).sqrt()
+    assert torch.allclose(ratio, torch.full((4,), 0.5), atol=1e-5)
+    full = [mix_crops(a, b, mean, torch.Generator().manual_seed(2)) for _ in range(2)]
+    assert torch.equal(full[0], full[1])  # seeded
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mixtures_objective_beats_random_weights_on_mixtures(tmp_path: Path, seed: int) -> None:
+    data = make_textures(tmp_path / "data", seed)
+    result = train_extractor(data, steps=150, crop_size=256, seed=seed, objective="mixtures", **TINY)
+    m = result.metrics
+    assert m["objective"] == "mixtures" and result.metadata["training"]["objective"].startswith("supervised")
+    assert m["val_mix_nn_accuracy_trained"] > m["val_mix_nn_accuracy_random"]
+    assert m["val_mix_nn_accuracy_trained"] > m["chance"]
+
+
+def test_objective_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = make_files(tmp_path / "data", [(1, 600)] * 3)
+    with pytest.raises(OptionError, match="objective must be one of files, mixtures"):
+        train_extractor(data, steps=1, objective="pairs", progress=False)
+    out = tmp_path / "w.safetensors"
+    args = ["train", str(data), "-o", str(out), "-n", "2", "--crop-size", "64", "--batch-size", "4"]
+    assert main([*args, "--widths", "4,8", "--objective", "mixtures"]) == 0
+    assert "validation on mixtures" in capsys.readouterr().err
+    assert ConvNdExtractor.from_file(out).metadata["metrics"]["objective"] == "mixtures"

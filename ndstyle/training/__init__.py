@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .augment import Mixing, mix_crops
 from .objectives import (
     embed_set,
     gram_embedding,
@@ -9,14 +10,17 @@ from .objectives import (
     nearest_neighbour_accuracy,
     supervised_info_nce,
 )
-from .train import TrainResult, calibrate_scales, train_extractor
+from .train import OBJECTIVES, TrainResult, calibrate_scales, train_extractor
 
 __all__ = [
+    "OBJECTIVES",
+    "Mixing",
     "TrainResult",
     "calibrate_scales",
     "embed_set",
     "gram_embedding",
     "gram_statistics",
+    "mix_crops",
     "nearest_neighbour_accuracy",
     "supervised_info_nce",
     "train_extractor",
