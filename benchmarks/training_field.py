@@ -169,6 +169,8 @@ def volume(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "strength 0.75": None,
                 f"style weight {VOLUME_RECIPE['style_weight']:g} (recipe)": VOLUME_RECIPE["style_weight"],
             }
+            if args.strength_only:
+                weightings.pop(next(k for k in weightings if k.startswith("style weight")))
             for weighting, style_weight in weightings.items():
                 recipe = Recipe(
                     extractor=str(path),
@@ -239,6 +241,7 @@ def main() -> None:
         else:
             p.add_argument("--data", type=Path, default=Path("/tmp/vols1"))
             p.add_argument("--size", type=int, default=48)
+            p.add_argument("--strength-only", action="store_true", help="skip the fixed style weight")
     p = sub.add_parser("table")
     p.add_argument("json", type=Path)
     args = parser.parse_args()

@@ -267,3 +267,34 @@ def test_objective_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main([*args, "--widths", "4,8", "--objective", "mixtures"]) == 0
     assert "validation on mixtures" in capsys.readouterr().err
     assert ConvNdExtractor.from_file(out).metadata["metrics"]["objective"] == "mixtures"
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_band_spectra_put_a_tone_in_its_band(dims: int) -> None:
+    from ndstyle.training import band_spectra
+
+    n = {1: 256, 2: 32, 3: 16}[dims]
+    grid = torch.meshgrid(*[torch.arange(n, dtype=torch.float32)] * dims, indexing="ij")
+    tone = torch.cos(2 * torch.pi * 0.25 * grid[-1])[None, None]  # 0.25 cycles/sample on one axis
+    spectra = band_spectra(tone, bands=8)
+    assert spectra.shape == (1, 8)
+    assert int(spectra.argmax()) == int(0.25 / (0.5 * dims**0.5) * 8)
+
+
+def test_pairwise_correlation_of_distances() -> None:
+    from ndstyle.training import pairwise_correlation
+
+    points = torch.nn.functional.normalize(
+        torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-0.6, 0.8]]), dim=1
+    )
+    angles = torch.atan2(points[:, 1], points[:, 0])[:, None]
+    assert float(pairwise_correlation(points, angles)) > 0.95  # distances grow with the angle
+    assert float(pairwise_correlation(points, torch.tensor([[0.0], [5.0], [0.1], [5.1]]))) < 0.0
+
+
+def test_spectra_objective_aligns_gram_and_spectrum_distances(tmp_path: Path) -> None:
+    data = make_textures(tmp_path / "data", 0)
+    result = train_extractor(data, steps=100, crop_size=256, seed=0, objective="spectra", **TINY)
+    m = result.metrics
+    assert m["objective"] == "spectra"
+    assert m["val_spectra_corr_trained"] > m["val_spectra_corr_random"]

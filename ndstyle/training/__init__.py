@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from .augment import Mixing, mix_crops
 from .objectives import (
+    band_spectra,
     embed_set,
     gram_embedding,
     gram_statistics,
     nearest_neighbour_accuracy,
+    pairwise_correlation,
     supervised_info_nce,
 )
 from .train import OBJECTIVES, TrainResult, calibrate_scales, train_extractor
@@ -16,12 +18,14 @@ __all__ = [
     "OBJECTIVES",
     "Mixing",
     "TrainResult",
+    "band_spectra",
     "calibrate_scales",
     "embed_set",
     "gram_embedding",
     "gram_statistics",
     "mix_crops",
     "nearest_neighbour_accuracy",
+    "pairwise_correlation",
     "supervised_info_nce",
     "train_extractor",
 ]

@@ -54,11 +54,12 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--objective",
-        choices=("files", "mixtures"),
+        choices=("files", "mixtures", "spectra"),
         default=defaults["objective"],
         help="files: clean crops of one file (or label) have close Gram statistics; mixtures: also "
         "when another file's crop is mixed in, the contrast changes and the crop is flipped, a task "
-        "random filters do not already solve (default: %(default)s)",
+        "random filters do not already solve; spectra: files, plus crops with close Gram statistics "
+        "should have close power spectra (default: %(default)s)",
     )
     parser.add_argument("--widths", type=_int_list, default=None, help="channels per block, e.g. 32,64,128")
     parser.add_argument("--kernel-size", type=int, default=None, help="odd kernel size (default: 3)")
@@ -157,5 +158,11 @@ def format_metrics(metrics: dict[str, Any], described: str) -> str:
             "validation on mixtures (another file's crop mixed in at 0.7x, gain, flips): "
             f"trained {metrics['val_mix_nn_accuracy_trained']:.3f}, "
             f"random weights {metrics['val_mix_nn_accuracy_random']:.3f}"
+        )
+    if "val_spectra_corr_trained" in metrics:
+        lines.append(
+            "validation: correlation of Gram and spectrum distances between held-out crops: "
+            f"trained {metrics['val_spectra_corr_trained']:.3f}, "
+            f"random weights {metrics['val_spectra_corr_random']:.3f}"
         )
     return "\n".join(lines)

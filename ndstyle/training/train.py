@@ -37,10 +37,12 @@ from .data import (
     split_for_validation,
 )
 from .objectives import (
+    band_spectra,
     embed_set,
     gram_embedding,
     gram_statistics,
     nearest_neighbour_accuracy,
+    pairwise_correlation,
     supervised_info_nce,
 )
 
@@ -51,6 +53,10 @@ OBJECTIVES = {
         "supervised InfoNCE over Gram embeddings of augmented crops (another file's crop mixed in at "
         "up to 0.7x the level, contrast gain 0.5-2x, random flips; the dominant file/label is the "
         "positive)"
+    ),
+    "spectra": (
+        "supervised InfoNCE over Gram embeddings plus (1 - correlation between the crops' pairwise Gram "
+        "embedding distances and their band power spectrum distances in dB)"
     ),
 }
 
@@ -132,7 +138,9 @@ def train_extractor(
         temperature: InfoNCE temperature.
         objective: ``"files"`` (clean crops of one file or label are positives) or
             ``"mixtures"`` (each crop has another file's crop mixed in, a contrast gain and random
-            flips; its dominant file or label is the positive), see :data:`OBJECTIVES`.
+            flips; its dominant file or label is the positive) or ``"spectra"`` (``"files"`` plus:
+            pairwise Gram distances should correlate with band power spectrum distances), see
+            :data:`OBJECTIVES`.
         labels: ``"auto"`` (subfolder names when all files lie in >= 2 subfolders),
             ``"subfolders"`` (required) or ``None`` (each file is its own class).
         val_fraction: fraction of each file (along its longest axis) held out for validation;
@@ -255,6 +263,8 @@ def train_extractor(
                 batch = mix_crops(batch, others, centre, generator, mixing)
             embeddings = gram_embedding(net, batch.to(dev), layers)
             loss = supervised_info_nce(embeddings, batch_groups.to(dev), temperature)
+            if objective == "spectra":
+                loss = loss + 1 - pairwise_correlation(embeddings, band_spectra(batch).to(dev))
             if not torch.isfinite(loss):
                 raise OptionError(f"training loss became {float(loss)} at step {step}; lower lr")
             optimizer.zero_grad(set_to_none=True)
@@ -289,9 +299,11 @@ def train_extractor(
     if val_batch is not None:
         exclude = val_files if dataset.labelled else None
         mixed = _validation_mixtures(val_batch, val_groups, centre, mixing, seed)
+        spectra = band_spectra(val_batch)
         for name, model in (("trained", net), ("random", initial)):
-            emb = _embed(model, val_batch, layers, dev)
-            metrics[f"val_nn_accuracy_{name}"] = nearest_neighbour_accuracy(emb, val_groups, exclude)
+            clean = _embed(model, val_batch, layers, dev)
+            metrics[f"val_nn_accuracy_{name}"] = nearest_neighbour_accuracy(clean, val_groups, exclude)
+            metrics[f"val_spectra_corr_{name}"] = float(pairwise_correlation(clean, spectra))
             emb = _embed(model, mixed, layers, dev)
             metrics[f"val_mix_nn_accuracy_{name}"] = nearest_neighbour_accuracy(emb, val_groups, exclude)
         metrics.update(
