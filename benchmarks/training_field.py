@@ -47,14 +47,14 @@ from ndstyle.extractors.convnd import ConvNdExtractor
 RATE = 16000
 
 
-def _extractors(weights: list[Path]) -> dict[str, ConvNdExtractor]:
-    """The trained nets by objective, and their common random initialisation."""
+def _extractors(weights: list[Path], random: bool = True) -> dict[str, ConvNdExtractor]:
+    """The trained nets by objective, and (``random``) their common random initialisation."""
     nets: dict[str, ConvNdExtractor] = {}
     for path in weights:
         net = ConvNdExtractor.from_file(path)
         training = net.metadata.get("training", {})
         objective = net.metadata.get("metrics", {}).get("objective", "files")
-        if not nets:
+        if not nets and random:
             nets["random (same net, initial weights)"] = ConvNdExtractor(
                 net.config, seed=int(training.get("seed", 0))
             ).freeze()  # type: ignore[assignment]
@@ -108,7 +108,7 @@ def audio(args: argparse.Namespace) -> list[dict[str, Any]]:
             ("spectral (reference: the audio default)", "style weight 1e4", SpectralExtractor(1), recipe)
         )
     layers = {"content_layers": args.content_layers} if args.content_layers else {}
-    for name, net in _extractors(args.weights).items():
+    for name, net in _extractors(args.weights, not args.skip_random).items():
         runs += [(name, weighting, net, {**kw, **layers}) for weighting, kw in _weightings(net).items()]
     for name, weighting, net, kw in runs:
         start = time.perf_counter()
@@ -162,7 +162,7 @@ def volume(args: argparse.Namespace) -> list[dict[str, Any]]:
     assert isinstance(layers, dict)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, net in _extractors(args.weights).items():
+        for name, net in _extractors(args.weights, not args.skip_random).items():
             path = Path(tmp) / f"{len(rows)}.safetensors"
             net.save(path, extra_metadata={"modality": "array"})
             weightings = {
@@ -233,6 +233,7 @@ def main() -> None:
         p.add_argument("--weights", type=Path, nargs="+", required=True, help="trained .safetensors")
         p.add_argument("--steps", type=int, default=100)
         p.add_argument("--out", type=Path)
+        p.add_argument("--skip-random", action="store_true", help="only the trained nets")
         if name == "audio":
             p.add_argument("--content", type=Path, default=Path("/tmp/sigdata/speech.wav"))
             p.add_argument("--style", type=Path, default=Path("/tmp/sigdata/rain.wav"))
