@@ -165,18 +165,18 @@ def volume(args: argparse.Namespace) -> list[dict[str, Any]]:
         for name, net in _extractors(args.weights, not args.skip_random).items():
             path = Path(tmp) / f"{len(rows)}.safetensors"
             net.save(path, extra_metadata={"modality": "array"})
-            weightings = {
-                "strength 0.75": None,
-                f"style weight {VOLUME_RECIPE['style_weight']:g} (recipe)": VOLUME_RECIPE["style_weight"],
+            weightings: dict[str, tuple[Any, float | None]] = {
+                f"strength {x:g}": (None, x) for x in args.strengths
             }
-            if args.strength_only:
-                weightings.pop(next(k for k in weightings if k.startswith("style weight")))
-            for weighting, style_weight in weightings.items():
+            if not args.strength_only:
+                weight = VOLUME_RECIPE["style_weight"]
+                weightings[f"style weight {weight:g} (recipe)"] = (weight, None)
+            for weighting, (style_weight, strength) in weightings.items():
                 recipe = Recipe(
                     extractor=str(path),
-                    style_weight=style_weight,  # type: ignore[arg-type]
+                    style_weight=style_weight,
                     steps=args.steps,
-                    options={"style_layers": list(layers)},
+                    options={"style_layers": list(layers), "strength": strength},
                 )
                 result, info = run(recipe, pair)
                 scores = judge(
@@ -243,6 +243,7 @@ def main() -> None:
             p.add_argument("--data", type=Path, default=Path("/tmp/vols1"))
             p.add_argument("--size", type=int, default=48)
             p.add_argument("--strength-only", action="store_true", help="skip the fixed style weight")
+            p.add_argument("--strengths", type=float, nargs="+", default=[0.75], help="(default: 0.75)")
     p = sub.add_parser("table")
     p.add_argument("json", type=Path)
     args = parser.parse_args()
