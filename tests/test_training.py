@@ -228,3 +228,73 @@ def test_top_level_api() -> None:
     import ndstyle
 
     assert ndstyle.train_extractor is train_extractor
+
+
+@pytest.mark.parametrize("shape", [(2, 40), (1, 12, 10), (1, 6, 8, 10)], ids=["1d", "2d", "3d"])
+def test_mix_crops_is_the_stated_mixture(shape: tuple[int, ...]) -> None:
+    from ndstyle.training import Mixing, mix_crops
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(4, *shape, generator=g) + 3.0, torch.randn(4, *shape, generator=g) * 5 + 3.0
+    mean = torch.full((shape[0],), 3.0)
+    plain = Mixing(max_gain=1.0, flip=False)
+    assert torch.allclose(mix_crops(a, b, mean, torch.Generator().manual_seed(1), plain, fixed_mix=0.0), a)
+    mixed = mix_crops(a, b, mean, torch.Generator().manual_seed(1), plain, fixed_mix=0.5)
+    added = mixed - a  # 0.5 x b's deviation, rescaled to a's RMS level
+    axes = tuple(range(1, a.ndim))
+    ratio = added.pow(2).mean(axes).sqrt() / (a - 3.0).pow(2).mean(axes).sqrt()
+    assert torch.allclose(ratio, torch.full((4,), 0.5), atol=1e-5)
+    full = [mix_crops(a, b, mean, torch.Generator().manual_seed(2)) for _ in range(2)]
+    assert torch.equal(full[0], full[1])  # seeded
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mixtures_objective_beats_random_weights_on_mixtures(tmp_path: Path, seed: int) -> None:
+    data = make_textures(tmp_path / "data", seed)
+    result = train_extractor(data, steps=150, crop_size=256, seed=seed, objective="mixtures", **TINY)
+    m = result.metrics
+    assert m["objective"] == "mixtures" and result.metadata["training"]["objective"].startswith("supervised")
+    assert m["val_mix_nn_accuracy_trained"] > m["val_mix_nn_accuracy_random"]
+    assert m["val_mix_nn_accuracy_trained"] > m["chance"]
+
+
+def test_objective_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = make_files(tmp_path / "data", [(1, 600)] * 3)
+    with pytest.raises(OptionError, match="objective must be one of files, mixtures"):
+        train_extractor(data, steps=1, objective="pairs", progress=False)
+    out = tmp_path / "w.safetensors"
+    args = ["train", str(data), "-o", str(out), "-n", "2", "--crop-size", "64", "--batch-size", "4"]
+    assert main([*args, "--widths", "4,8", "--objective", "mixtures"]) == 0
+    assert "validation on mixtures" in capsys.readouterr().err
+    assert ConvNdExtractor.from_file(out).metadata["metrics"]["objective"] == "mixtures"
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_band_spectra_put_a_tone_in_its_band(dims: int) -> None:
+    from ndstyle.training import band_spectra
+
+    n = {1: 256, 2: 32, 3: 16}[dims]
+    grid = torch.meshgrid(*[torch.arange(n, dtype=torch.float32)] * dims, indexing="ij")
+    tone = torch.cos(2 * torch.pi * 0.25 * grid[-1])[None, None]  # 0.25 cycles/sample on one axis
+    spectra = band_spectra(tone, bands=8)
+    assert spectra.shape == (1, 8)
+    assert int(spectra.argmax()) == int(0.25 / (0.5 * dims**0.5) * 8)
+
+
+def test_pairwise_correlation_of_distances() -> None:
+    from ndstyle.training import pairwise_correlation
+
+    points = torch.nn.functional.normalize(
+        torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-0.6, 0.8]]), dim=1
+    )
+    angles = torch.atan2(points[:, 1], points[:, 0])[:, None]
+    assert float(pairwise_correlation(points, angles)) > 0.95  # distances grow with the angle
+    assert float(pairwise_correlation(points, torch.tensor([[0.0], [5.0], [0.1], [5.1]]))) < 0.0
+
+
+def test_spectra_objective_aligns_gram_and_spectrum_distances(tmp_path: Path) -> None:
+    data = make_textures(tmp_path / "data", 0)
+    result = train_extractor(data, steps=100, crop_size=256, seed=0, objective="spectra", **TINY)
+    m = result.metrics
+    assert m["objective"] == "spectra"
+    assert m["val_spectra_corr_trained"] > m["val_spectra_corr_random"]

@@ -52,6 +52,15 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--lr", type=float, default=defaults["lr"], help="Adam step size (default: %(default)s)"
     )
+    parser.add_argument(
+        "--objective",
+        choices=("files", "mixtures", "spectra"),
+        default=defaults["objective"],
+        help="files: clean crops of one file (or label) have close Gram statistics; mixtures: also "
+        "when another file's crop is mixed in, the contrast changes and the crop is flipped, a task "
+        "random filters do not already solve; spectra: files, plus crops with close Gram statistics "
+        "should have close power spectra (default: %(default)s)",
+    )
     parser.add_argument("--widths", type=_int_list, default=None, help="channels per block, e.g. 32,64,128")
     parser.add_argument("--kernel-size", type=int, default=None, help="odd kernel size (default: 3)")
     parser.add_argument("--dilations", type=_int_list, default=None, help="dilation per block, e.g. 1,2,4")
@@ -110,6 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         lr=args.lr,
+        objective=args.objective,
         widths=args.widths,
         kernel_size=args.kernel_size,
         dilations=args.dilations,
@@ -142,5 +152,17 @@ def format_metrics(metrics: dict[str, Any], described: str) -> str:
             f"validation ({metrics['val_task']}, {metrics['val_crops']} held-out crops, "
             f"{metrics['val_groups']} classes): trained {metrics['val_nn_accuracy_trained']:.3f}, "
             f"random weights {metrics['val_nn_accuracy_random']:.3f}, chance {metrics['chance']:.3f}"
+        )
+    if "val_mix_nn_accuracy_trained" in metrics:
+        lines.append(
+            "validation on mixtures (another file's crop mixed in at 0.7x, gain, flips): "
+            f"trained {metrics['val_mix_nn_accuracy_trained']:.3f}, "
+            f"random weights {metrics['val_mix_nn_accuracy_random']:.3f}"
+        )
+    if "val_spectra_corr_trained" in metrics:
+        lines.append(
+            "validation: correlation of Gram and spectrum distances between held-out crops: "
+            f"trained {metrics['val_spectra_corr_trained']:.3f}, "
+            f"random weights {metrics['val_spectra_corr_random']:.3f}"
         )
     return "\n".join(lines)

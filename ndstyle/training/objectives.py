@@ -125,3 +125,56 @@ def nearest_neighbour_accuracy(
         sims = sims.masked_fill(exclude[:, None] == exclude[None, :], float("-inf"))
     nearest = sims.argmax(1)
     return float((groups[nearest] == groups).double().mean())
+
+
+def band_spectra(x: torch.Tensor, bands: int = 16) -> torch.Tensor:
+    r"""Log power spectra of crops in radial frequency bands (any number of spatial axes).
+
+    The power :math:`|\mathrm{FFT}(x - \bar x)|^2` over the spatial axes (per crop and channel,
+    mean removed) is averaged in ``bands`` equal-width bins of the radial frequency
+    :math:`|k| \in [0, 0.5\sqrt{d}]` (cycles per sample) and taken in dB.
+
+    Args:
+        x: crops ``(B, C, *spatial)``.
+        bands: number of radial bins.
+
+    Returns:
+        ``(B, C * bands)`` in dB (a bin without any frequency holds the floor).
+
+    """
+    dims = x.ndim - 2
+    axes = tuple(range(2, x.ndim))
+    centred = x - x.mean(axes, keepdim=True)
+    power = torch.fft.rfftn(centred, dim=axes).abs().pow(2).flatten(2)  # (B, C, F)
+    grids = [torch.fft.fftfreq(n) for n in x.shape[2:-1]] + [torch.fft.rfftfreq(x.shape[-1])]
+    radius = torch.stack(torch.meshgrid(*grids, indexing="ij")).pow(2).sum(0).sqrt().flatten()
+    index = (radius / (0.5 * dims**0.5) * bands).long().clamp_max(bands - 1).to(x.device)
+    sums = torch.zeros(*power.shape[:2], bands, dtype=power.dtype, device=x.device)
+    sums.index_add_(2, index, power)
+    counts = torch.bincount(index, minlength=bands).clamp_min(1).to(power.dtype)
+    mean_power = sums / counts
+    floor = 1e-10 * mean_power.amax(2, keepdim=True) + 1e-30
+    return (10 * torch.log10(mean_power + floor)).flatten(1)
+
+
+def pairwise_correlation(embeddings: torch.Tensor, descriptors: torch.Tensor) -> torch.Tensor:
+    r"""Pearson correlation, over all pairs of crops, of embedding and descriptor distances.
+
+    Embedding distance is the cosine distance :math:`1 - e_i \cdot e_j`; descriptor distance is
+    the mean absolute difference (e.g. dB between :func:`band_spectra`). A value near 1 means
+    crops whose Gram statistics are close also have close spectra.
+
+    Args:
+        embeddings: ``(B, D)`` unit-norm rows.
+        descriptors: ``(B, K)``.
+
+    Returns:
+        A scalar tensor in [-1, 1].
+
+    """
+    rows, cols = torch.triu_indices(len(embeddings), len(embeddings), offset=1, device=embeddings.device)
+    gram_distance = 1 - (embeddings[rows] * embeddings[cols]).sum(1)
+    target = (descriptors[rows] - descriptors[cols]).abs().mean(1).to(gram_distance)
+    a = gram_distance - gram_distance.mean()
+    b = target - target.mean()
+    return (a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-12)

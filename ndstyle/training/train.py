@@ -25,6 +25,7 @@ from .._checks import check_positive
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import InputFileError, InterruptedRun, OptionError, OutputFileError, WeightsIntegrityError
 from ..extractors.convnd import ConvNdConfig, ConvNdExtractor
+from .augment import Mixing, mix_crops
 from .data import (
     SAMPLE_RATE_KEYS,
     SPACING_KEYS,
@@ -36,14 +37,28 @@ from .data import (
     split_for_validation,
 )
 from .objectives import (
+    band_spectra,
     embed_set,
     gram_embedding,
     gram_statistics,
     nearest_neighbour_accuracy,
+    pairwise_correlation,
     supervised_info_nce,
 )
 
-OBJECTIVE = "supervised InfoNCE over Gram embeddings (crops of one file/label are positives)"
+#: The training objectives (``objective=`` / ``--objective``) and what each one asks of the net.
+OBJECTIVES = {
+    "files": "supervised InfoNCE over Gram embeddings (crops of one file/label are positives)",
+    "mixtures": (
+        "supervised InfoNCE over Gram embeddings of augmented crops (another file's crop mixed in at "
+        "up to 0.7x the level, contrast gain 0.5-2x, random flips; the dominant file/label is the "
+        "positive)"
+    ),
+    "spectra": (
+        "supervised InfoNCE over Gram embeddings plus (1 - correlation between the crops' pairwise Gram "
+        "embedding distances and their band power spectrum distances in dB)"
+    ),
+}
 
 
 @dataclass
@@ -90,6 +105,7 @@ def train_extractor(
     pooling: str | None = None,
     lr: float = 1e-3,
     temperature: float = 0.5,
+    objective: str = "files",
     labels: str | None = "auto",
     val_fraction: float = 0.2,
     val_crops: int = 8,
@@ -120,6 +136,11 @@ def train_extractor(
         pooling: ``"avg"``, ``"max"`` or ``"none"`` (default: ConvNdConfig's).
         lr: Adam learning rate (constant).
         temperature: InfoNCE temperature.
+        objective: ``"files"`` (clean crops of one file or label are positives) or
+            ``"mixtures"`` (each crop has another file's crop mixed in, a contrast gain and random
+            flips; its dominant file or label is the positive) or ``"spectra"`` (``"files"`` plus:
+            pairwise Gram distances should correlate with band power spectrum distances), see
+            :data:`OBJECTIVES`.
         labels: ``"auto"`` (subfolder names when all files lie in >= 2 subfolders),
             ``"subfolders"`` (required) or ``None`` (each file is its own class).
         val_fraction: fraction of each file (along its longest axis) held out for validation;
@@ -156,6 +177,8 @@ def train_extractor(
         raise OptionError(f"val_crops must be >= 1, got {val_crops}")
     check_positive("lr", lr, allow_zero=False)
     check_positive("temperature", temperature, allow_zero=False)
+    if objective not in OBJECTIVES:
+        raise OptionError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     if checkpoint_every < 1:
         raise OptionError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
     if resume and checkpoint is None:
@@ -198,7 +221,9 @@ def train_extractor(
             f"(needs >= {need}); use a larger --crop-size or fewer widths"
         )
     dev = resolve_device(device)
-    settings = _settings(dataset, config, crop, batch_size, seed, lr, temperature, val_fraction)
+    settings = _settings(dataset, config, crop, batch_size, seed, lr, temperature, val_fraction, objective)
+    mixing = Mixing()
+    centre = torch.tensor(mean)
 
     losses: list[float] = []
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
@@ -233,8 +258,13 @@ def train_extractor(
         while step < steps:
             generator = torch.Generator().manual_seed(_step_seed(seed, step))
             batch, batch_groups = _sample_batch(dataset, groups_files, pairs, crop, generator)
+            if objective == "mixtures":
+                others = _partner_crops(dataset, groups_files, batch_groups, crop, generator)
+                batch = mix_crops(batch, others, centre, generator, mixing)
             embeddings = gram_embedding(net, batch.to(dev), layers)
             loss = supervised_info_nce(embeddings, batch_groups.to(dev), temperature)
+            if objective == "spectra":
+                loss = loss + 1 - pairwise_correlation(embeddings, band_spectra(batch).to(dev))
             if not torch.isfinite(loss):
                 raise OptionError(f"training loss became {float(loss)} at step {step}; lower lr")
             optimizer.zero_grad(set_to_none=True)
@@ -268,9 +298,14 @@ def train_extractor(
     }
     if val_batch is not None:
         exclude = val_files if dataset.labelled else None
+        mixed = _validation_mixtures(val_batch, val_groups, centre, mixing, seed)
+        spectra = band_spectra(val_batch)
         for name, model in (("trained", net), ("random", initial)):
-            emb = _embed(model, val_batch, layers, dev)
-            metrics[f"val_nn_accuracy_{name}"] = nearest_neighbour_accuracy(emb, val_groups, exclude)
+            clean = _embed(model, val_batch, layers, dev)
+            metrics[f"val_nn_accuracy_{name}"] = nearest_neighbour_accuracy(clean, val_groups, exclude)
+            metrics[f"val_spectra_corr_{name}"] = float(pairwise_correlation(clean, spectra))
+            emb = _embed(model, mixed, layers, dev)
+            metrics[f"val_mix_nn_accuracy_{name}"] = nearest_neighbour_accuracy(emb, val_groups, exclude)
         metrics.update(
             val_crops=int(val_batch.shape[0]),
             val_groups=len(dataset.groups),
@@ -282,6 +317,7 @@ def train_extractor(
     net = net.cpu()
     net.freeze()
     net.source = f"trained on {len(dataset.files)} {dataset.modality} file(s), seed {seed}"
+    metrics["objective"] = objective
     metadata = _metadata(dataset, settings, metrics, steps)
     net.metadata = {**metadata, "architecture": "convnd"}
     return TrainResult(net, metrics, losses, metadata, step, time.perf_counter() - started)
@@ -318,6 +354,36 @@ def _sample_batch(
             crops += random_crops(dataset.train_part(index), crop, 1, generator)
             groups.append(group)
     return torch.stack(crops), torch.tensor(groups)
+
+
+def _partner_crops(
+    dataset: TrainingData,
+    groups_files: list[list[int]],
+    groups: torch.Tensor,
+    crop: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """For each crop, a crop of a random file of *another* group (to mix in)."""
+    n = len(groups_files)
+    crops: list[torch.Tensor] = []
+    for group in groups.tolist():
+        other = (group + 1 + int(torch.randint(n - 1, (1,), generator=generator))) % n
+        members = groups_files[other]
+        index = members[int(torch.randint(len(members), (1,), generator=generator))]
+        crops += random_crops(dataset.train_part(index), crop, 1, generator)
+    return torch.stack(crops)
+
+
+def _validation_mixtures(
+    batch: torch.Tensor, groups: torch.Tensor, centre: torch.Tensor, mixing: Mixing, seed: int
+) -> torch.Tensor:
+    """Held-out crops, each with a held-out crop of another group mixed in at ``max_mix``."""
+    generator = torch.Generator().manual_seed(_step_seed(seed, -3) + 3)
+    partners = []
+    for i in range(len(batch)):
+        candidates = torch.nonzero(groups != groups[i]).flatten()
+        partners.append(int(candidates[int(torch.randint(len(candidates), (1,), generator=generator))]))
+    return mix_crops(batch, batch[partners], centre, generator, mixing, fixed_mix=mixing.max_mix)
 
 
 def _validation_crops(
@@ -409,6 +475,7 @@ def _settings(
     lr: float,
     temperature: float,
     val_fraction: float,
+    objective: str = "files",
 ) -> dict[str, Any]:
     """Everything a checkpoint must agree with to be resumed (not ``steps``)."""
     return {
@@ -419,7 +486,7 @@ def _settings(
         "lr": lr,
         "temperature": temperature,
         "val_fraction": val_fraction,
-        "objective": OBJECTIVE,
+        "objective": OBJECTIVES[objective],
         "labelled": dataset.labelled,
         "groups": dataset.groups,
         "files": [[f.path.name, list(f.tensor.shape)] for f in dataset.files],
@@ -449,7 +516,7 @@ def _metadata(
             "lr": settings["lr"],
             "temperature": settings["temperature"],
             "val_fraction": settings["val_fraction"],
-            "objective": OBJECTIVE,
+            "objective": settings["objective"],
             "activation_scales": "calibrated to the random initialisation",
             "ndstyle_version": __version__,
         },
@@ -511,4 +578,4 @@ def _load_checkpoint(
     return int(saved["step"]), [float(v) for v in saved["losses"]]
 
 
-__all__ = ["TrainResult", "calibrate_scales", "train_extractor"]
+__all__ = ["OBJECTIVES", "TrainResult", "calibrate_scales", "train_extractor"]
