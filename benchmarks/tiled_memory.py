@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -167,33 +168,55 @@ def _child(args: argparse.Namespace, size: int, tile: str | None) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _whole_need_gib(row: dict) -> float:
+    """What the whole input would need untiled: the plan note's first figure, else the estimate."""
+    match = re.search(r"memory: ([0-9.]+) (GiB|MiB)", row.get("note", ""))
+    if match is None:
+        return row["estimate_mb"] / 1024
+    return float(match.group(1)) / (1 if match.group(2) == "GiB" else 1024)
+
+
 def plot(results: dict, png: Path) -> None:
-    """Peak memory growth against positions, one panel per case; tiled runs marked."""
+    """Per case: the whole input's estimated need against the measured peak of the run (plateau)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     cases = sorted({r["case"] for r in results.values()})
-    fig, axes = plt.subplots(1, len(cases), figsize=(5 * len(cases), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(cases), figsize=(5.2 * len(cases), 3.8), squeeze=False)
     for ax, case in zip(axes[0], cases):
         rows = sorted(
             (r for r in results.values() if r["case"] == case and not r.get("asked_tile")),
             key=lambda r: r["positions"],
         )
         xs = [r["positions"] / 1e6 for r in rows]
-        ax.plot(xs, [r["growth_mb"] / 1024 for r in rows], "o-", label="measured peak growth")
-        ax.plot(xs, [r["estimate_mb"] / 1024 for r in rows], "x--", label="plan estimate")
+        ax.plot(
+            xs,
+            [_whole_need_gib(r) for r in rows],
+            "x--",
+            color="tab:orange",
+            label="needed untiled (estimate)",
+        )
+        ax.plot(
+            xs, [r["peak_rss_mb"] / 1024 for r in rows], "o-", color="tab:blue", label="measured peak RSS"
+        )
         for r, x in zip(rows, xs):
-            label = f"tiles {tuple(r['tile'])}" if r["tile"] else "whole"
+            label = f"tiles {tuple(r['tile'])}" if r["tile"] else "whole input"
             ax.annotate(
-                label, (x, r["growth_mb"] / 1024), fontsize=7, xytext=(3, 5), textcoords="offset points"
+                label, (x, r["peak_rss_mb"] / 1024), fontsize=7, xytext=(3, -12), textcoords="offset points"
             )
-        limits = {r["limit"] for r in rows if r["limit"]}
-        ax.set_title(f"{case}: max_memory {', '.join(sorted(limits))}")
+        for asked in sorted({r.get("limit_asked") for r in rows if r.get("limit_asked")}):
+            gib = float(asked.removeprefix("total:").rstrip("G"))
+            ax.axhline(gib, color="grey", lw=0.8, ls=":")
+            ax.annotate(
+                f"limit {gib:g} GiB", (xs[0], gib), fontsize=7, xytext=(0, 3), textcoords="offset points"
+            )
+        ax.set_title(f"{case}: peak memory against size")
         ax.set_xlabel("million positions (pixels / voxels)")
         ax.set_ylabel("GiB")
-        ax.legend(fontsize=8)
+        ax.set_yscale("log")
+        ax.legend(fontsize=8, loc="upper left")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
