@@ -39,7 +39,7 @@ from ndstyle.extractors.volume import add_input_layer
 from ndstyle.functional import resize, resize_mask
 from ndstyle.metrics.volume import judge
 from ndstyle.modalities.volume import Normalization, working_shape
-from ndstyle.volume_quality import fill_outside, foreground, match_histogram
+from ndstyle.volume_quality import fill_outside, foreground, inlier_mask, match_histogram
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ class Recipe:
     steps: int = 100
     scales: str | int = "auto"
     optimise: bool = True
+    style_inliers: float = 3.0  # > 0: style mask limited to Q1 - k IQR .. Q3 + k IQR (library default 3)
+    post_hm: bool = False  # the result histogram-matched to the style inside the masks afterwards
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -97,8 +99,8 @@ def recipe_of(name: str) -> Recipe:
             parsed = value.lower() in ("1", "true", "yes")
         elif isinstance(current, int) and not isinstance(current, bool):
             parsed = int(value)
-        elif key in ("style_weight", "content_weight"):
-            parsed = float(value)
+        elif key in ("style_weight", "content_weight", "style_inliers"):
+            parsed = None if value == "None" else float(value)
         else:
             parsed = int(value) if value.isdigit() else value
         recipe = replace(recipe, **{key: parsed})
@@ -126,6 +128,8 @@ def run(recipe: Recipe, pair: dict[str, Any], seed: int = 0) -> tuple[np.ndarray
     c, cm, s, sm = pair["content"], pair["mask"], pair["style"], pair["style_mask"]
     if recipe.auto_style_mask:
         sm = foreground(s)
+    if recipe.style_inliers:
+        sm = inlier_mask(s, sm, recipe.style_inliers)
     cm_t = torch.from_numpy(cm.astype(np.float32))
     if recipe.harmonise:
         norm = Normalization.fit(s[:, sm] if recipe.style_mask else s)
@@ -171,7 +175,10 @@ def run(recipe: Recipe, pair: dict[str, Any], seed: int = 0) -> tuple[np.ndarray
         **recipe.options,
     )
     seconds = time.perf_counter() - start
-    return norm.inverse(res.output.double().numpy()), {"seconds": seconds, "extractor": res.extractor}
+    out = norm.inverse(res.output.double().numpy())
+    if recipe.post_hm:
+        out = np.where(cm, match_histogram(out, s, cm, sm), out)
+    return out, {"seconds": seconds, "extractor": res.extractor}
 
 
 def prepare(data: Path, content: str, style: str, size: int) -> dict[str, Any]:

@@ -7,8 +7,8 @@ options, ndstyle version, judges' measures) and a radiological preview PNG.
 
 1. ``mni_to_colin``: MNI152 T1 in the style of Colin27 (brain masks on both sides).
 2. ``mni_to_ct``: MNI152 T1 in the style of the head CT (brain masks on both sides).
-3. ``mni_painting``: MNI152 T1 with a 2-D painting as style (slice-wise VGG; the result is kept
-   inside the content's automatic foreground).
+3. ``mni_painting``: MNI152 T1 with a 2-D painting as style (slice-wise VGG, a random subset of
+   slices per axis and step; the brain mask folded with the slices, the outside kept).
 
 Usage: ``python examples/volumes_mri.py --data DATA --out OUT [--size 77] [--runs mni_to_colin]``
 """
@@ -53,8 +53,8 @@ def run_painting(data: Path, out: Path, size: int, steps: int, painting: Path) -
     target = out / "mni_painting.nii.gz"
     start = time.perf_counter()
     res = ndstyle.transfer(data / "mni_t1.nii.gz", painting, target, overwrite=True, size=size, steps=steps,
-                           seed=0, preview=out / "mni_painting.png", report=out / "mni_painting.report.json",
-                           progress=False)  # fmt: skip
+                           seed=0, mask=data / "mni_brain.nii.gz", preview=out / "mni_painting.png",
+                           report=out / "mni_painting.report.json", progress=False)  # fmt: skip
     scores = dict(res.report or {})
     scores["seconds"] = time.perf_counter() - start
     used = {k: v for k, v in dataclasses.asdict(res.options).items() if v is not None}

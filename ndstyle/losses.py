@@ -280,12 +280,14 @@ class PerceptualLoss(nn.Module):
         a style into several items (2.5-D slices) give one Gram per item, whose mean is the target.
         """
         feats = self.features(style, list(self.style_layer_weights))
+        fold = getattr(self.extractor, "fold_mask", None)  # 2.5-D slices: a mask folded like them
         out: dict[str, Any] = {}
         for k, v in feats.items():
             if mask is None and v.shape[0] == 1:
                 out[k] = self.statistic.target(v)
             elif isinstance(self.statistic, GramStyle):
-                out[k] = NF.gram_matrix(v, normalize=True, mask=mask).mean(0, keepdim=True)
+                m = mask if mask is None or fold is None else fold(mask, k)
+                out[k] = NF.gram_matrix(v, normalize=True, mask=m).mean(0, keepdim=True)
             else:
                 raise OptionError(
                     "style masks and slice-folded styles need the Gram statistic (--style-statistic gram)"
@@ -348,6 +350,15 @@ class PerceptualLoss(nn.Module):
 
     def style_cost(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
         r""":math:`J_{style} = \sum_l \lambda_l J^l_{style}` of activations ``{layer: (B, C, *spatial)}``."""
+        fold = getattr(self.extractor, "fold_mask", None)
+        if self.mask is not None and fold is not None:  # 2.5-D slices: the mask folded per layer
+            if not isinstance(self.statistic, GramStyle):
+                raise OptionError("a mask with the slices extractor needs the Gram statistic")
+            total = torch.zeros((), dtype=torch.float32, device=self.mask.device)
+            for layer, weight in self.style_layer_weights.items():
+                m = fold(self.mask, layer)
+                total = total + weight * self.statistic.cost(feats[layer], self.style_targets[layer], m)
+            return total
         if isinstance(self.statistic, GramStyle):  # the seeds' path, unchanged
             return NF.layered_style_cost(feats, self.style_targets, self.style_layer_weights, mask=self.mask)
         total = torch.zeros((), dtype=torch.float32, device=next(iter(feats.values())).device)

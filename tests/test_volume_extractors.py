@@ -73,6 +73,20 @@ def test_slice_sampling_is_seeded() -> None:
     assert a.shape[0] == 3 and torch.equal(a, b)
 
 
+@pytest.mark.parametrize("axis", ["axial", "coronal", "sagittal", "all"])
+def test_fold_mask_folds_like_the_last_forward(axis: str) -> None:
+    """A mask folded for a layer covers the very slices that layer saw (random subsets included)."""
+    from ndstyle.extractors.volume import add_input_layer
+
+    net = SliceExtractor(add_input_layer(_base2d()), 1, slices_per_step=3, seed=2)
+    x = torch.rand(1, 1, 7, 8, 9)
+    for _ in range(2):  # a new subset every call
+        seen = net(x, [f"{axis}/input"])[f"{axis}/input"][:, :1]
+        torch.testing.assert_close(net.fold_mask(x, f"{axis}/input"), seen)
+    image = torch.rand(1, 1, 1, 8, 9)  # a 2-D style's mask: the image's own plane
+    assert net.fold_mask(image, f"{axis}/relu1_1").shape == (1, 1, 8, 9)
+
+
 def test_registered_names() -> None:
     net = build_extractor("conv3d", spatial_dims=3, in_channels=1)
     assert net.spatial_dims == 3

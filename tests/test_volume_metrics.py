@@ -87,3 +87,30 @@ def test_helpers() -> None:
     assert value_bounds(cube, cube + 7) == (0.0, 12.0)
     assert class_dice(np.arange(30.0), np.arange(30.0) ** 2) == 1.0
     assert rank_corr(np.arange(30.0), -np.arange(30.0)) == pytest.approx(-1.0)
+
+
+def test_texture_does_not_see_outside_the_masks(pair: dict[str, np.ndarray]) -> None:
+    """Bone around the masks (far outside the tissue's range) leaves the texture scores unchanged."""
+    skull = [(pair[k], pair[m]) for k, m in (("content", "mask"), ("style", "style_mask"))]
+    (c, cm), (s, sm) = [(np.where(m, x, 1000.0), m) for x, m in skull]
+    result = match_histogram(pair["content"], pair["style"], cm, sm)
+    plain = judge(pair["content"], [pair["style"]], result, cm, style_masks=[sm])
+    boned = judge(c, [s], np.where(cm, result, 1000.0), cm, style_masks=[sm])
+    for key in ("texture_content", "texture_result"):
+        assert boned[key] == pytest.approx(plain[key], rel=1e-5)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_inlier_mask_drops_far_outliers_only(dims: int) -> None:
+    from ndstyle.volume_quality import inlier_mask
+
+    rng = np.random.default_rng(dims)
+    shape = (4096,) if dims == 1 else (64, 64) if dims == 2 else (16, 16, 16)
+    tissue = rng.normal(30.0, 5.0, (1, *shape))  # CT brain: 30 +- 5 HU
+    bone = rng.random(shape) < 0.02
+    volume = np.where(bone, 700.0, tissue)
+    mask = np.ones(shape, dtype=bool)
+    kept = inlier_mask(volume, mask)
+    assert np.array_equal(kept, ~bone)
+    broad = rng.uniform(0, 240, (1, *shape))  # a T1 brain: one broad distribution, nothing leaves
+    assert inlier_mask(broad, mask).all()

@@ -89,6 +89,13 @@ def test_cli_mask_and_2d_style(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         ]
     )
     assert code == 0 and nib.load(tmp_path / "o2.nii.gz").shape == data.shape
+    # a 2-D style with --mask: the slices fold the mask; outside it the content is kept bit for bit
+    out3 = str(tmp_path / "o3.nii.gz")
+    code = main(["run", str(tmp_path / "c.nii.gz"), str(tmp_path / "s.png"), "-o", out3, "--mask",
+                 str(tmp_path / "m.nii.gz"), "--float32", "-sw", "1e4", *common])  # fmt: skip
+    out = np.asanyarray(nib.load(out3).dataobj)
+    assert code == 0 and np.array_equal(out[mask == 0], data[mask == 0])
+    assert not np.array_equal(out[mask == 1], data[mask == 1])
 
 
 def test_inflated_extractor_with_mask_through_the_cli(

@@ -102,6 +102,10 @@ class SliceExtractor(FeatureExtractor):
                 raise OptionError(f"unknown slice axis {axis!r}; expected {', '.join(SLICE_AXES)}")
         self.slices_per_step = slices_per_step
         self.generator = torch.Generator().manual_seed(seed)
+        #: per slice group (``"all"`` or an axis): the slices picked by the last :meth:`forward`
+        #: (``None``: all of them), so that :meth:`fold_mask` folds a mask the same way
+        self._picks: dict[str, torch.Tensor | None] = {}
+        self._flat: int | None = None
         self.value_range = base.value_range
         self.default_style_weight = base.default_style_weight
         self.default_precision = base.default_precision
@@ -128,18 +132,36 @@ class SliceExtractor(FeatureExtractor):
             axis, layer = name.split("/", 1)
             groups.setdefault(axis, []).append(layer)
         flat = [d for d in range(3) if x.shape[2 + d] == 1]
+        self._flat = flat[0] if flat else None
         out: dict[str, torch.Tensor] = {}
         for axis, names in groups.items():
+            self._picks[axis] = None
             if flat:  # a 2-D image as a depth-1 volume: the same image for every axis
                 slices = _fold(x, flat[0])
             else:
                 slices = _fold(x, SLICE_AXES["axial" if axis == "all" else axis])
                 if axis != "all" and self.slices_per_step and slices.shape[0] > self.slices_per_step:
                     pick = torch.randperm(slices.shape[0], generator=self.generator)[: self.slices_per_step]
+                    self._picks[axis] = pick
                     slices = slices[pick.to(slices.device)]
             feats = self.base(slices, names)
             out.update({f"{axis}/{k}": v for k, v in feats.items()})
         return out
+
+    def fold_mask(self, mask: torch.Tensor, layer: str) -> torch.Tensor:
+        """A volume's weights ``(1, 1, X, Y, Z)`` folded like the input of ``layer`` in the last call.
+
+        Returns ``(n_slices, 1, h, w)``: the slices across the layer's axis, the same ones
+        :meth:`forward` picked, so a masked Gram of a folded activation is restricted to the
+        mask slice by slice. A depth-1 mask (a 2-D style's) is folded across its flat axis.
+        """
+        axis = layer.split("/", 1)[0]
+        flat = [d for d in range(3) if mask.shape[2 + d] == 1]
+        if flat:
+            return _fold(mask, flat[0])
+        folded = _fold(mask, SLICE_AXES["axial" if axis == "all" else axis])
+        pick = self._picks.get(axis)
+        return folded if pick is None else folded[pick.to(folded.device)]
 
     def min_input_size(self, layers: Sequence[str]) -> int:
         """The 2-D extractor's minimum for the named layers."""

@@ -115,11 +115,19 @@ def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray, size: int = 7) -> float
 
 
 def _standardise(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``(C, *spatial)`` minus the per-channel mean inside ``mask``, divided by the std there."""
+    """``(C, *spatial)`` minus the per-channel mean inside ``mask``, divided by the std there; 0 outside.
+
+    Outside the mask every voxel is set to the inside mean (0), so that the judge network sees the
+    masked tissue only: where a deep layer's receptive field is wider than the mask allows to erode
+    (:func:`_erode` falls back to the whole mask), bone around a CT brain (+30 standard deviations
+    of brain tissue) would otherwise dominate the Gram matrices.
+    """
     inside = x[:, mask]
     shape = (-1,) + (1,) * (x.ndim - 1)
     std = inside.std(axis=1).reshape(shape)
-    return (x - inside.mean(axis=1).reshape(shape)) / np.where(std > 0, std, 1.0)
+    out = (x - inside.mean(axis=1).reshape(shape)) / np.where(std > 0, std, 1.0)
+    out[:, ~mask] = 0.0
+    return out
 
 
 def _judge_net(spatial_dims: int, channels: int) -> Any:

@@ -39,6 +39,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 #: Style weight of the 2-D-style (slices, VGG) path with its intensity content term; measured in
 #: docs/volumes.md (T1 + painting).
 SOLID_TEXTURE_STYLE_WEIGHT = 1e-6
+#: Slices per axis and step of the 2.5-D ``slices`` extractor for the style cost (seeded random
+#: subset, a new one every step; the ``all/`` content layers see every slice). Measured in
+#: docs/volumes.md (T1 + painting).
+SLICES_PER_STEP = 8
 #: Default longest axis of the working grid (voxels).
 DEFAULT_SIZE = 96
 
@@ -282,6 +286,8 @@ class VolumeModality(Modality):
         flat_style = any(s.meta.get("image2d") for s in styles)
         if options.extractor is None:
             options = dataclasses.replace(options, extractor="slices" if flat_style else "conv3d")
+        if options.extractor == "slices":
+            builder_options.setdefault("slices_per_step", SLICES_PER_STEP)
         extractor = super().build_extractor(content, styles, options, **builder_options)
         if flat_style and not hasattr(extractor, "slice_axes"):
             raise OptionError(
@@ -318,11 +324,7 @@ class VolumeModality(Modality):
         shape = tuple(tensor.shape[1:])
         run_content = content
         kwargs: dict[str, Any] = {"extractor": extractor}
-        if options.mask is not None:
-            if hasattr(extractor, "slice_axes"):
-                raise OptionError(
-                    "--mask works with the 3-D extractors (conv3d, inflated-vgg), not with slices"
-                )
+        if options.mask is not None:  # slices fold it like the volume (SliceExtractor.fold_mask)
             mask = self.read_mask(options.mask, content)
             run_content = run_content.with_meta(mask=mask)
             m = torch.from_numpy(mask.astype(np.float32))[None, None]
