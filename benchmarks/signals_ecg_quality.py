@@ -92,6 +92,12 @@ def configs(
                 "style_layers": {**firsts, "wander": 1.0, "muscle": 1.0},
                 "style_weight": 1e3,
             }
+            out[f"per-lead {label} backbone + bands + limb projection, strength 0.75"] = {
+                "extractor": ecg(backbone=net, **proj),
+                "content_layers": ["monitor"],
+                "style_layers": {**firsts, "wander": 1.0, "muscle": 1.0},
+                "strength": 0.75,
+            }
     return out
 
 
