@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     parser.add_argument("--out", type=Path, default=None, help="write speed.json here")
+    parser.add_argument("--losses", nargs="*", default=list(STYLE_LOSSES), help="statistics to time")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     bf16 = args.precision == "bf16" or (args.precision == "auto" and native_bf16(device))
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     content, style = load_pair("chelsea-starry", args.size)
     content, style = content[None].to(device), style[None].to(device)
     losses = {}
-    for name in STYLE_LOSSES:
+    for name in dict.fromkeys(["gram", *args.losses]):
         loss = PerceptualLoss(
             net,
             content_layers=list(net.default_content_layers),
