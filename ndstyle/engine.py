@@ -640,6 +640,7 @@ class _Checkpointer:
                 optimizer_state=dict(state.opt.state[state.x]),
                 history=[_fields(r) for r in run.history],
                 generator_state=run.problem.generator.get_state(),
+                statistic_state=run.problem.loss.statistic.random_state(),
             ),
         )
 
@@ -778,6 +779,7 @@ class _Run:
             state.best = restart.best.detach().clone()
             state.best_cost = restart.best_cost
             state.done = restart.level_steps_done
+            p.loss.statistic.set_random_state(restart.statistic_state)  # after the level's calibration
             self.best_so_far = level.composite(state.best).detach()
         return state
 
