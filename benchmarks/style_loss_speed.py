@@ -34,6 +34,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     parser.add_argument("--out", type=Path, default=None, help="write speed.json here")
+    parser.add_argument(
+        "--statistic-only",
+        action="store_true",
+        help="time only each statistic's own work (its cost and gradient on fixed features), "
+        "less sensitive to other processes than the whole step",
+    )
+    parser.add_argument("--losses", nargs="*", default=list(STYLE_LOSSES), help="statistics to time")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     bf16 = args.precision == "bf16" or (args.precision == "auto" and native_bf16(device))
@@ -41,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     content, style = load_pair("chelsea-starry", args.size)
     content, style = content[None].to(device), style[None].to(device)
     losses = {}
-    for name in STYLE_LOSSES:
+    for name in dict.fromkeys(["gram", *args.losses]):
         loss = PerceptualLoss(
             net,
             content_layers=list(net.default_content_layers),
@@ -54,13 +61,21 @@ def main(argv: list[str] | None = None) -> None:
         loss.set_styles([style])
         losses[name] = loss
     x = content.clone().requires_grad_(True)
+    with torch.no_grad():
+        features = losses["gram"].features(content)
+    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in features.items()}
 
     def step(loss: PerceptualLoss) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        x.grad = None
-        loss(x).total.backward()
+        if args.statistic_only:
+            for v in leaves.values():
+                v.grad = None
+            loss.style_cost(leaves).backward()
+        else:
+            x.grad = None
+            loss(x).total.backward()
         if device.type == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - start
@@ -76,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         "size": args.size,
         "device": str(device),
         "precision": "bf16" if bf16 else "fp32",
+        "what": "statistic only" if args.statistic_only else "whole step",
         "threads": torch.get_num_threads(),
         "repeats": args.repeats,
         "seconds": times,
@@ -93,7 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"speed_{args.size}_{device.type}.json").write_text(json.dumps(result, indent=1))
+        kind = "_statistic" if args.statistic_only else ""
+        (args.out / f"speed_{args.size}_{device.type}{kind}.json").write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

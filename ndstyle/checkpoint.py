@@ -108,6 +108,8 @@ class RunState:
         optimizer_state: the optimiser's state for ``x`` (L-BFGS history, Adam moments...).
         history: the :class:`~ndstyle.engine.StepRecord` fields of every finished step.
         generator_state: state of the run's random generator.
+        statistic_state: state of the style statistic's own generator (the random directions of
+            ``sliced-wasserstein``), ``None`` for deterministic statistics.
 
     """
 
@@ -121,6 +123,7 @@ class RunState:
     optimizer_state: dict[str, Any]
     history: list[list[Any]] = field(default_factory=list)
     generator_state: torch.Tensor | None = None
+    statistic_state: torch.Tensor | None = None
 
 
 def save_checkpoint(path: str | os.PathLike[str], kind: str, state: Mapping[str, Any]) -> None:
@@ -180,6 +183,7 @@ def load_run_state(path: str | os.PathLike[str], device: torch.device | None = N
     saved = load_checkpoint(path, "transfer", device)
     try:
         generator_state = saved["generator_state"]
+        statistic_state = saved.get("statistic_state")  # absent in checkpoints of older versions
         return RunState(
             fingerprint=dict(saved["fingerprint"]),
             level=int(saved["level"]),
@@ -191,6 +195,7 @@ def load_run_state(path: str | os.PathLike[str], device: torch.device | None = N
             optimizer_state=saved["optimizer_state"],
             history=list(saved["history"]),
             generator_state=generator_state.cpu() if generator_state is not None else None,
+            statistic_state=statistic_state.cpu() if statistic_state is not None else None,
         )
     except (KeyError, TypeError, ValueError) as error:
         raise InputFileError(

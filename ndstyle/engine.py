@@ -642,6 +642,7 @@ class _Checkpointer:
                 optimizer_state=dict(state.opt.state[state.x]),
                 history=[_fields(r) for r in run.history],
                 generator_state=run.problem.generator.get_state(),
+                statistic_state=run.problem.loss.statistic.random_state(),
             ),
         )
 
@@ -769,7 +770,7 @@ class _Run:
                 p.strength,
                 content_weight=p.content_weight,
                 seed=p.seed,
-                gradient_norm=None if self.tiled is None else self.tiled.gradient_norm,
+                measure=None if self.tiled is None else self.tiled.measure,
             )
             log.info("level %d: %s", level.index, found)
 
@@ -789,6 +790,7 @@ class _Run:
             state.best = restart.best.detach().clone()
             state.best_cost = restart.best_cost
             state.done = restart.level_steps_done
+            p.loss.statistic.set_random_state(restart.statistic_state)  # after the level's calibration
             self.best_so_far = level.composite(state.best).detach()
         return state
 

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -266,15 +267,61 @@ def mean_covariance(
     """
     spatial_dims_of(features, "features")
     dtype = torch.float64 if features.dtype == torch.float64 else torch.float32
-    second = gram_matrix(features, normalize=True, mask=mask)
-    flat = features.flatten(2).to(dtype)
     weights = position_weights(features, mask)
-    if weights is None:
-        mean = flat.mean(-1)
-    else:
-        w = weights.to(dtype)
+    if weights is None or not weights.requires_grad:
+        mean, second = _MeanAndSecond.apply(features.flatten(2), weights, dtype)
+    else:  # a learned mask: let autograd differentiate the weights too
+        second = gram_matrix(features, normalize=True, mask=mask)
+        flat, w = features.flatten(2).to(dtype), weights.to(dtype)
         mean = (flat * w).sum(-1) / w.sum(-1).clamp_min(1e-8)
     return mean, second - mean.unsqueeze(2) * mean.unsqueeze(1)
+
+
+class _MeanAndSecond(torch.autograd.Function):
+    r"""Mean :math:`\mu = F W 1 / \sum W` ``(B, C)`` and second moment :math:`F W F^T / \sum W` ``(B, C, C)``.
+
+    One conversion of ``F`` ``(B, C, N)`` to ``dtype`` and one product forward; backward, one
+    fused product-and-add in the features' dtype:
+    :math:`\bar F = ((\bar S + \bar S^T) F + \bar\mu 1^T) W / \sum W` (autograd would add a
+    float32 ``(B, C, N)`` broadcast of the mean's gradient and convert it). Weights ``W``
+    ``(B|1, 1, N)`` (optional) receive no gradient.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, flat: torch.Tensor, weights: torch.Tensor | None, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(flat.device.type, enabled=False):
+            values = flat.to(dtype)
+            if weights is None:
+                left = values
+                total = torch.full((1, 1, 1), float(flat.shape[-1]), dtype=dtype, device=flat.device)
+            else:
+                left = values * weights.to(dtype)
+                total = weights.to(dtype).sum(-1, keepdim=True).clamp_min(1e-8)  # (B|1, 1, 1)
+            ctx.save_for_backward(flat, weights, total)
+            return left.sum(-1) / total[..., 0], (left @ values.transpose(1, 2)) / total
+
+    @staticmethod
+    def backward(  # type: ignore[override]
+        ctx: Any, grad_mean: torch.Tensor | None, grad_second: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, None, None]:
+        flat, weights, total = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        with torch.autocast(flat.device.type, enabled=False):
+            b, c = flat.shape[0], flat.shape[1]
+            shift = torch.zeros(b, c, 1, dtype=flat.dtype, device=flat.device)
+            if grad_mean is not None:
+                shift = (grad_mean.unsqueeze(-1) / total).to(flat.dtype).expand(b, c, 1)
+            if grad_second is None:
+                grad_flat = shift.expand_as(flat).clone()
+            else:
+                symmetric = ((grad_second + grad_second.transpose(1, 2)) / total).to(flat.dtype)
+                grad_flat = torch.baddbmm(shift, symmetric, flat)
+            if weights is not None:
+                grad_flat = grad_flat * weights.to(flat.dtype)
+        return grad_flat, None, None
 
 
 def sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
@@ -289,25 +336,30 @@ def sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
 
 
 class _TraceSqrtm(torch.autograd.Function):
-    r""":math:`\operatorname{tr}\sqrt{A}` of symmetric PSD ``A`` ``(B, C, C)`` with a stable gradient.
+    r""":math:`\operatorname{tr}\sqrt{R\Sigma R}` (symmetric ``R``, PSD ``Σ`` ``(B, C, C)``), stable gradient.
 
-    :math:`d\,\operatorname{tr}\sqrt A = \tfrac12 \operatorname{tr}(A^{-1/2} dA)`; the
-    inverse square root is taken on eigenvalues clamped to :math:`10^{-6}\lambda_{max}` (the
-    covariance of ReLU features is often singular), so no eigenvector derivative is needed.
+    :math:`d\,\operatorname{tr}\sqrt{M} = \tfrac12 \operatorname{tr}(M^{-1/2} dM)` with
+    :math:`M = R\Sigma R = V\Lambda V^T`, so
+    :math:`\partial/\partial\Sigma = \tfrac12 (RV)\Lambda^{-1/2}(RV)^T`: two products forward,
+    one eigendecomposition, two products backward (no eigenvector derivative). The inverse square
+    root is taken on eigenvalues clamped to :math:`10^{-6}\lambda_{max}` (the covariance of ReLU
+    features is often singular).
     """
 
     @staticmethod
-    def forward(ctx: Any, matrix: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, cov: torch.Tensor, root: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        matrix = root @ cov @ root
         values, vectors = torch.linalg.eigh((matrix + matrix.transpose(-1, -2)) / 2)
         floor = values.amax(-1, keepdim=True).clamp_min(1e-12) * 1e-6
-        ctx.save_for_backward(values.clamp_min(floor), vectors)
+        ctx.save_for_backward(values.clamp_min(floor), vectors, root)
         return values.clamp_min(0).sqrt().sum(-1)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        values, vectors = ctx.saved_tensors
-        inv_sqrt = (vectors * (0.5 / values.sqrt()).unsqueeze(-2)) @ vectors.transpose(-1, -2)
-        return grad[:, None, None] * inv_sqrt
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        values, vectors, root = ctx.saved_tensors
+        left = root @ vectors
+        inv_sqrt = (left * (0.5 / values.sqrt()).unsqueeze(-2)) @ left.transpose(-1, -2)
+        return grad[:, None, None] * inv_sqrt, None
 
 
 @dataclass(frozen=True)
@@ -373,7 +425,7 @@ def gaussian_w2_from_moments(mean: torch.Tensor, cov: torch.Tensor, target: Gaus
     if mean.shape[-1] != target.mean.shape[-1]:
         raise ShapeError(f"style statistics have {target.mean.shape[-1]} channels, features {mean.shape[-1]}")
     root = target.cov_sqrt.to(torch.float64)  # eigenvalues near 0 need float64 (C <= 512: cheap)
-    cross = _TraceSqrtm.apply(root @ cov.to(torch.float64) @ root).to(cov.dtype)
+    cross = _TraceSqrtm.apply(cov.to(torch.float64), root).to(cov.dtype)
     w2 = (
         (mean - target.mean.to(mean.dtype)).pow(2).sum(-1)
         + cov.diagonal(dim1=-2, dim2=-1).sum(-1)
@@ -448,8 +500,26 @@ def sample_target(features: torch.Tensor, *, presort: bool = False) -> SampleTar
     """
     flat = features.flatten(2).float()
     n = flat.shape[-1]
-    presorted = flat[0].sort(dim=-1).values if presort else None
+    presorted = sort_rows(flat[0]) if presort else None
     return SampleTarget(flat, torch.full((n,), 1.0 / n, device=flat.device), True, presorted)
+
+
+def sort_rows(values: torch.Tensor) -> torch.Tensor:
+    """Each row of ``values`` ``(..., N)`` sorted (no gradient): NumPy's SIMD sort on the CPU."""
+    if values.device.type == "cpu" and values.dtype in (torch.float32, torch.float64):
+        return torch.from_numpy(np.sort(values.detach().numpy(), axis=-1))
+    return values.detach().sort(dim=-1).values
+
+
+def argsort_rows(values: torch.Tensor) -> torch.Tensor:
+    """The permutation sorting each row of ``values`` ``(..., N)`` (int64, no gradient).
+
+    On the CPU NumPy's SIMD quicksort (AVX-512/AVX2, several times faster than ``torch.sort``);
+    deterministic for a given input, but ties are not ordered by position.
+    """
+    if values.device.type == "cpu" and values.dtype in (torch.float32, torch.float64):
+        return torch.from_numpy(np.argsort(values.detach().numpy(), axis=-1, kind="quicksort"))
+    return values.detach().argsort(dim=-1)
 
 
 def blend_samples(targets: Sequence[SampleTarget], weights: Sequence[float]) -> SampleTarget:
@@ -460,7 +530,7 @@ def blend_samples(targets: Sequence[SampleTarget], weights: Sequence[float]) -> 
     features = torch.cat([t.features for t in targets], dim=-1)
     presorted = None
     if uniform and any(t.sorted_channels is not None for t in targets):
-        presorted = features[0].sort(dim=-1).values
+        presorted = sort_rows(features[0])
     return SampleTarget(features, mass, uniform, presorted)
 
 
@@ -508,16 +578,22 @@ def quantile_matching_cost(
             d = directions.to(device=flat.device, dtype=dtype)
             flat = d @ flat  # (B, P, N)
             style = d @ style  # (1, P, M)
-        values, order = flat.sort(dim=-1)
         with torch.no_grad():
+            # The sorted values' cost with the sort's permutation held fixed, written per position:
+            # each position is compared with the style quantile at its rank (same value, same
+            # gradient, no gather/scatter in the backward pass).
+            order = argsort_rows(flat).to(flat.device)  # (B, P, N)
+            style_order = None
             if directions is None and target.sorted_channels is not None:
                 style_sorted = target.sorted_channels.to(device=flat.device, dtype=dtype)
-                style_order = None
+            elif target.uniform:
+                style_sorted = sort_rows(style[0]).to(device=flat.device, dtype=dtype)  # (P, M)
             else:
-                style_sorted, style_order = style[0].sort(dim=-1)  # (P, M)
+                style_order = argsort_rows(style[0]).to(flat.device)
+                style_sorted = style[0].gather(-1, style_order)
             weights = position_weights(generated, mask)
             n = flat.shape[-1]
-            w_sorted = None
+            w_rank = None
             if weights is None:
                 t = ((torch.arange(n, device=flat.device, dtype=dtype) + 0.5) / n).expand(1, 1, n)
             else:
@@ -525,7 +601,7 @@ def quantile_matching_cost(
                 w_sorted = w.gather(-1, order)
                 total = w_sorted.sum(-1, keepdim=True).clamp_min(1e-12)
                 t = (w_sorted.cumsum(-1) - w_sorted / 2) / total
-                w_sorted = w_sorted / total
+                w_rank = weights.to(dtype) / total  # (B, P, N) in position order
             if target.uniform:
                 quantiles = _uniform_quantiles(style_sorted, t, same_grid=weights is None)
             else:
@@ -533,8 +609,9 @@ def quantile_matching_cost(
                 mass = target.weights.to(device=flat.device, dtype=dtype)[style_order]
                 style_cdf = mass.cumsum(-1) - mass / 2  # (P, M), mid-points
                 quantiles = _interpolate_rows(style_cdf, style_sorted, t.expand(flat.shape).contiguous())
-        diff = (values - quantiles).pow(2)
-        per_projection = diff.mean(-1) if w_sorted is None else (diff * w_sorted).sum(-1)
+            matched = torch.empty_like(flat).scatter_(-1, order, quantiles.expand(flat.shape))
+        diff = (flat - matched).pow(2)
+        per_projection = diff.mean(-1) if w_rank is None else (diff * w_rank).sum(-1)
     return per_projection.mean(-1).mean()
 
 

@@ -87,6 +87,13 @@ class StyleStatistic(nn.Module):
             f"the {self.name!r} statistic depends on every position's rank, not on additive moments"
         )
 
+    def random_state(self) -> torch.Tensor | None:
+        """The state of the statistic's random generator (``None``: deterministic), for checkpoints."""
+        return None
+
+    def set_random_state(self, state: torch.Tensor | None) -> None:
+        """Restore a :meth:`random_state` (``None`` leaves the generator as it is)."""
+
     def forward(self, generated: torch.Tensor, target: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Same as :meth:`cost`."""
         return self.cost(generated, target, mask)
@@ -178,6 +185,13 @@ class SlicedWassersteinStyle(HistogramStyle):
     def reseed(self, seed: int | None = None) -> None:
         """Restart the sequence of directions (from ``seed``, default the constructor's)."""
         self.generator.manual_seed(self.seed if seed is None else int(seed))
+
+    def random_state(self) -> torch.Tensor | None:
+        return self.generator.get_state()
+
+    def set_random_state(self, state: torch.Tensor | None) -> None:
+        if state is not None:
+            self.generator.set_state(state.to(torch.uint8).cpu())
 
     def cost(self, generated: torch.Tensor, target: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
         channels = generated.shape[1]
@@ -389,6 +403,13 @@ class Calibration:
     style_gradient: float
     content_weight: float
     style_weight: float
+    content_value: float = 0.0
+    style_value: float = 0.0
+    by: str = "gradient"
+
+
+#: How :func:`calibrate_weights` balances the two costs.
+CALIBRATIONS = ("gradient", "value")
 
 
 def check_strength(strength: float) -> float:
@@ -409,6 +430,10 @@ def _gradient_norm(cost: torch.Tensor, x: torch.Tensor) -> float:
     return float(grad.float().norm())
 
 
+def _value_and_gradient(cost: torch.Tensor, x: torch.Tensor) -> tuple[float, float]:
+    return float(cost.detach()), _gradient_norm(cost, x)
+
+
 def calibrate_weights(
     loss: PerceptualLoss,
     content: torch.Tensor,
@@ -416,7 +441,8 @@ def calibrate_weights(
     *,
     content_weight: float = 1.0,
     seed: int = 0,
-    gradient_norm: Callable[[torch.Tensor, str], float] | None = None,
+    by: str = "gradient",
+    measure: Callable[[torch.Tensor, str], tuple[float, float]] | None = None,
 ) -> Calibration:
     r"""Set the loss's weights from one knob ``strength`` in [0, 1], from gradient magnitudes.
 
@@ -444,14 +470,19 @@ def calibrate_weights(
         content_weight: :math:`k`, the size of the weighted gradient (0: texture synthesis
             whatever ``strength``, with :math:`k = 1`).
         seed: seeds the noise input.
-        gradient_norm: ``(x, "content" | "style") -> ||grad_x J_term||`` computed another way (a
-            tiled run's :meth:`ndstyle.tiling.TiledCost.gradient_norm`); default: on the whole input.
+        by: ``"gradient"`` (above) or ``"value"``: :math:`\alpha \propto (1-s)/J_{content}(noise)`,
+            :math:`\beta \propto s/J_{style}(content)` (each cost divided by its range, the
+            measures of content and style change), scaled so that the weighted gradients at those
+            points still add up to :math:`k`.
+        measure: ``(x, "content" | "style") -> (J_term(x), ||grad_x J_term||)`` computed another
+            way (a tiled run's :meth:`ndstyle.tiling.TiledCost.measure`); default: on the whole input.
 
     Returns:
         The :class:`Calibration`; ``loss.content_weight``/``loss.style_weight`` are set.
 
     """
     s = check_strength(strength)
+    look_up_option("by", by, CALIBRATIONS)
     generator = torch.Generator().manual_seed(int(seed))
     dims = tuple(range(2, content.ndim))
     mean = content.mean(dim=dims, keepdim=True)
@@ -459,28 +490,45 @@ def calibrate_weights(
     noise = (mean + std * torch.randn(content.shape, generator=generator).to(content.device)).detach()
     texture = content_weight <= 0 or not loss.content_layers
 
-    def style_gradient_at(start: torch.Tensor) -> float:
-        if gradient_norm is not None:
-            return gradient_norm(start, "style")
-        x = start.detach().clone().requires_grad_(True)
-        return _gradient_norm(loss.style_cost(loss.features(x, list(loss.style_layer_weights))), x)
+    def style_at(start: torch.Tensor) -> tuple[float, float]:
+        if measure is not None:
+            return measure(start, "style")
+        # a random statistic (sliced-wasserstein) measures with directions drawn from ``seed`` and
+        # leaves its own sequence untouched: the weights do not depend on the run's history, so a
+        # resumed run calibrates like an uninterrupted one
+        running = loss.statistic.random_state()
+        if running is not None:
+            loss.statistic.set_random_state(torch.Generator().manual_seed(int(seed)).get_state())
+        try:
+            x = start.detach().clone().requires_grad_(True)
+            return _value_and_gradient(loss.style_cost(loss.features(x, list(loss.style_layer_weights))), x)
+        finally:
+            loss.statistic.set_random_state(running)
 
-    style_gradient = 0.0 if texture else style_gradient_at(content)
+    style_value, style_gradient = (0.0, 0.0) if texture else style_at(content)
     if style_gradient <= 1e-12:  # texture synthesis, or a content that already has the style
-        style_gradient = style_gradient_at(noise)
-    content_gradient = 0.0
-    if not texture and gradient_norm is not None:
-        content_gradient = gradient_norm(noise, "content")
+        style_value, style_gradient = style_at(noise)
+    content_value = content_gradient = 0.0
+    if not texture and measure is not None:
+        content_value, content_gradient = measure(noise, "content")
     elif not texture:
         y = noise.requires_grad_(True)
         feats = loss.features(y, loss.content_layers)
         cost = sum(NF.content_cost(feats[k], loss.content_targets[k]) for k in loss.content_layers)
-        content_gradient = _gradient_norm(torch.as_tensor(cost), y) / len(loss.content_layers)
+        content_value, content_gradient = _value_and_gradient(torch.as_tensor(cost), y)
+        content_value /= len(loss.content_layers)
+        content_gradient /= len(loss.content_layers)
     tiny = 1e-12
     scale = float(content_weight) if content_weight > 0 else 1.0
     if texture or content_gradient <= tiny:
         s = 1.0  # no content term: texture synthesis
     alpha = scale * (1.0 - s) / max(content_gradient, tiny) if s < 1.0 else 0.0
     beta = scale * s / max(style_gradient, tiny) if style_gradient > tiny else 0.0
+    if by == "value" and 0.0 < s < 1.0 and content_value > tiny and style_value > tiny:
+        # weights in the ratio of the normalised costs (content change, style gap), scaled so that
+        # the weighted gradients still add up to about ``scale``
+        a, b = (1.0 - s) / content_value, s / style_value
+        c = scale / (a * content_gradient + b * style_gradient)
+        alpha, beta = c * a, c * b
     loss.content_weight, loss.style_weight = alpha, beta
-    return Calibration(s, content_gradient, style_gradient, alpha, beta)
+    return Calibration(s, content_gradient, style_gradient, alpha, beta, content_value, style_value, by)

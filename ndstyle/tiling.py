@@ -398,8 +398,8 @@ class TiledCost:
         z.backward(grad)
         return terms
 
-    def gradient_norm(self, x: torch.Tensor, term: str) -> float:
-        r""":math:`\|\nabla_x J_{term}\|` (``term``: ``"content"`` or ``"style"``), unweighted, tiled.
+    def measure(self, x: torch.Tensor, term: str) -> tuple[float, float]:
+        r""":math:`J_{term}(x)` and :math:`\|\nabla_x J_{term}\|` (``"content"`` or ``"style"``), unweighted.
 
         What :func:`ndstyle.losses.calibrate_weights` measures, without the whole input's activations.
         """
@@ -408,10 +408,11 @@ class TiledCost:
             self.loss.content_weight = 1.0 if term == "content" else 0.0
             self.loss.style_weight = 1.0 if term == "style" else 0.0
             self.loss.tv_weight = 0.0
-            _, grad = self.gradient(x.detach())
+            terms, grad = self.gradient(x.detach())
         finally:
             self.loss.content_weight, self.loss.style_weight, self.loss.tv_weight = weights
-        return float(grad.float().norm())
+        value = terms.content if term == "content" else terms.style
+        return float(value), float(grad.float().norm())
 
     def gradient(self, leaf: torch.Tensor) -> tuple[CostTerms, torch.Tensor]:
         r""":math:`J` of ``leaf`` ``(1, C, *shape)`` and :math:`\nabla J`, the exact whole-input gradient."""

@@ -109,3 +109,26 @@ def test_texture_synthesis_from_noise_moves_even_when_the_content_is_the_style()
         style, style, extractor=net(2), content_weight=0, init="noise", steps=6, scales=1, progress=False
     )
     assert result.history[-1].style < 0.5 * result.history[0].style
+
+
+@pytest.mark.parametrize("spatial_dims", SPATIAL_DIMS)
+def test_value_calibration_balances_the_normalised_costs(spatial_dims: int) -> None:
+    """``by="value"``: alpha J_C(noise) : beta J_S(content) = (1 - s) : s, weighted gradients sum to k."""
+    content, style = make_pair(spatial_dims)
+    extractor = net(spatial_dims)
+    loss = PerceptualLoss(
+        extractor,
+        content_layers=list(extractor.default_content_layers),
+        style_layers=extractor.default_style_layers,
+    )
+    loss.set_content(content[None])
+    loss.set_styles([style[None]])
+    found = calibrate_weights(loss, content[None], 0.3, content_weight=2.0, by="value")
+    assert found.by == "value" and found.content_value > 0 and found.style_value > 0
+    content_share = found.content_weight * found.content_value
+    style_share = found.style_weight * found.style_value
+    assert content_share / style_share == pytest.approx(0.7 / 0.3, rel=1e-6)
+    pulls = found.content_weight * found.content_gradient + found.style_weight * found.style_gradient
+    assert pulls == pytest.approx(2.0, rel=1e-6)
+    with pytest.raises(OptionError, match="by"):
+        calibrate_weights(loss, content[None], 0.3, by="nonsense")

@@ -224,3 +224,36 @@ def test_the_option_lists_every_style_loss() -> None:
 
     field = TransferOptions.__dataclass_fields__["style_loss"]
     assert tuple(field.metadata["spec"].choices) == tuple(STYLE_LOSSES)
+
+
+@pytest.mark.parametrize("spatial_dims", SPATIAL_DIMS)
+def test_resumed_sliced_run_is_bit_identical(tmp_path, spatial_dims: int) -> None:
+    """The checkpoint keeps the directions' generator: a resumed sliced run redraws the same ones.
+
+    Interrupted at step 4: in the second pyramid level (1-D, 2-D), mid-level (3-D, one level).
+    """
+    from ndstyle.errors import InterruptedRun
+
+    size = {1: (64,), 2: (32, 32), 3: (16, 16, 16)}[spatial_dims]
+    content, style = make_pair(spatial_dims)
+    content = torch.nn.functional.interpolate(content[None], size=size)[0]
+    style = style[(slice(None),) + tuple(slice(0, n) for n in size)]
+    levels = {"steps": [3, 3], "scales": [0.5, 1]} if spatial_dims < 3 else {"steps": 6, "scales": 1}
+    options = dict(seed=4, style_loss="sliced-wasserstein", extractor="random", progress=False, **levels)
+
+    def stop_at_4(info) -> None:  # type: ignore[no-untyped-def]
+        if info.record.step == 4:
+            raise KeyboardInterrupt
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        reference = stylize(content, style, **options)
+        checkpoint = tmp_path / "run.ckpt.safetensors"
+        with pytest.raises(InterruptedRun):
+            stylize(content, style, checkpoint=checkpoint, checkpoint_every=1, callback=stop_at_4, **options)
+        resumed = stylize(content, style, checkpoint=checkpoint, checkpoint_every=1, resume=True, **options)
+    finally:
+        torch.set_num_threads(threads)
+    assert [r.total for r in resumed.history] == [r.total for r in reference.history]
+    assert torch.equal(resumed.output, reference.output)

@@ -155,8 +155,9 @@ def test_too_little_memory_tiles_automatically_and_says_so(caplog: pytest.LogCap
     assert len(notes) == 1 and "exact gradient" in notes[0]
 
 
+@pytest.mark.parametrize("by", ["gradient", "value"])
 @pytest.mark.parametrize("spatial_dims", SPATIAL_DIMS)
-def test_strength_is_calibrated_tile_by_tile_with_the_same_weights(spatial_dims: int) -> None:
+def test_strength_is_calibrated_tile_by_tile_with_the_same_weights(spatial_dims: int, by: str) -> None:
     """A tiled level calibrates ``strength`` from tiled gradients: the weights equal the untiled ones."""
     from ndstyle.losses import calibrate_weights
 
@@ -166,9 +167,9 @@ def test_strength_is_calibrated_tile_by_tile_with_the_same_weights(spatial_dims:
     loss.set_content(content)
     loss.set_styles([style])
     loss.set_mask(mask)
-    whole = calibrate_weights(loss, content, 0.6, seed=3)
+    whole = calibrate_weights(loss, content, 0.6, seed=3, by=by)
     tiled = calibrate_weights(
-        loss, content, 0.6, seed=3, gradient_norm=TiledCost(loss, content, TILES[spatial_dims]).gradient_norm
+        loss, content, 0.6, seed=3, by=by, measure=TiledCost(loss, content, TILES[spatial_dims]).measure
     )
     assert tiled.content_weight == pytest.approx(whole.content_weight, rel=1e-9)
     assert tiled.style_weight == pytest.approx(whole.style_weight, rel=1e-9)
