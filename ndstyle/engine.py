@@ -200,7 +200,7 @@ def stylize(
     max_memory: int | str | None = "auto",
     style_loss: str = "gram",
     strength: float | None = None,
-    tol: float = 1e-3,
+    tol: float | None = None,
     tile: int | Sequence[int] | None = None,
 ) -> StyleTransferResult:
     r"""Neural style transfer (Gatys et al. 2015) on 1-D, 2-D or 3-D inputs.
@@ -261,9 +261,10 @@ def stylize(
             its measured ``default_style_weight``, for the ECG and spectral front ends). The
             weights are set from the two costs' gradient magnitudes at the start of each level.
         tol: stop a level once the best cost fell by less than ``tol`` (relative) over the last
-            :data:`TOL_WINDOW` steps; ``0`` runs every step. The default ``1e-3`` kept the final
-            J within 0.6 % of running every step on the benchmark pairs at 128-512 px
-            (docs/benchmarks.md). ``result.level_steps`` says where each level stopped.
+            :data:`TOL_WINDOW` steps; ``0`` runs every step; ``None``: the extractor's
+            ``default_tol`` (``1e-3`` for VGG, which kept the final J within 0.6 % of running every
+            step on the benchmark pairs at 128-512 px, docs/benchmarks.md; ``0`` for the other
+            extractors). ``result.level_steps`` says where each level stopped.
         tile: run every step in tiles of this interior size (one int for every axis, or one per
             axis; rounded up to the extractor's total stride) with the exact two-pass gradient of
             :mod:`ndstyle.tiling`; ``None``: only when the whole input does not fit ``max_memory``
@@ -282,6 +283,7 @@ def stylize(
     """
     arguments = dict(locals())
     problem = _Problem.build(arguments)
+    tol = float(getattr(problem.net, "default_tol", 0.0)) if tol is None else tol
     run = _Run(problem, callback=callback, progress=progress, tol=tol)
     if checkpoint is not None:
         run.checkpointer = _Checkpointer(Path(checkpoint), checkpoint_every, problem.fingerprint(arguments))
@@ -447,7 +449,7 @@ def _check_options(a: Mapping[str, Any]) -> None:
     if (every or a["resume"]) and a["checkpoint"] is None:
         raise OptionError("checkpoint_every and resume need checkpoint=<path of the checkpoint file>")
     tol = a["tol"]
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < 1:
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < 1):
         raise OptionError(f"tol must be a number in [0, 1) (0 runs every step), got {tol!r}")
     parse_size(None if a["max_memory"] == "auto" else a["max_memory"])
 

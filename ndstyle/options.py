@@ -307,12 +307,13 @@ class TransferOptions:
         ),
     )
     tv_weight: float = _option(0.0, OptionSpec("gamma, total variation", short="-tw", check=number_in(0)))
-    tol: float = _option(
-        1e-3,
+    tol: float | None = _option(
+        None,
         OptionSpec(
             "stop a pyramid level once the cost falls by less than this fraction over a window of steps "
-            "(0 runs every step; the default keeps J within 1 % of running every step: docs/benchmarks.md)",
+            "(0 runs every step; docs/benchmarks.md)",
             check=number_in(0, 0.5),
+            default_text="1e-3 with VGG (images), 0 otherwise",
         ),
     )
     tile: int | None = _option(

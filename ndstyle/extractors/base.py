@@ -43,6 +43,9 @@ class FeatureExtractor(nn.Module):
     #: strength is given; ``None`` uses :attr:`default_style_weight` instead (extractors whose
     #: weight was measured on their field's data, e.g. the ECG and spectral front ends).
     default_strength: float | None = 0.75
+    #: The convergence tolerance of :func:`ndstyle.stylize` when none is given (``0``: every step),
+    #: set where it was measured on the extractor's field (VGG: ``1e-3``, docs/benchmarks.md).
+    default_tol: float = 0.0
     default_precision: str = "fp32"
 
     def __init__(

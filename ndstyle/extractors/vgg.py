@@ -175,6 +175,7 @@ class VGGExtractor(FeatureExtractor):
         self.default_style_layers = {f"relu{b}_1": 0.2 for b in range(1, 6)}
         self.default_style_weight = DEFAULT_STYLE_WEIGHTS[preprocessing]
         self.default_precision = "bf16"  # 1.9x faster per step on AVX-512-bf16, same objective
+        self.default_tol = 1e-3  # J within 0.6 % of every step on the benchmark pairs (docs/benchmarks.md)
         if preprocessing == "imagenet":
             mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
         else:
