@@ -74,13 +74,13 @@ def test_calibration_balances_the_gradients_and_explicit_weights_override() -> N
     )
     loss.set_content(content[None])
     loss.set_styles([style[None]])
-    found = calibrate_weights(loss, content[None], 0.5)
+    found = calibrate_weights(loss, content[None], 0.5, by="gradient")
     assert found.content_gradient > 0 and found.style_gradient > 0
     # at 1/2 the weighted forces are equal: alpha * g_C == beta * g_S
     assert found.content_weight * found.content_gradient == pytest.approx(
         found.style_weight * found.style_gradient
     )
-    texture = calibrate_weights(loss, content[None], 1.0)
+    texture = calibrate_weights(loss, content[None], 1.0, by="gradient")
     assert texture.content_weight == 0 and texture.style_weight > 0
     with pytest.warns(UserWarning, match="strength is ignored"):
         stylize(
