@@ -25,7 +25,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -139,6 +139,33 @@ def _hooked_sizes(extractor: nn.Module, x: torch.Tensor, layers: list[str]) -> l
     return sizes
 
 
+def _counts_at(
+    extractor: nn.Module,
+    shape: Sequence[int],
+    upto: list[str],
+    count: Callable[[torch.Tensor], list[int]],
+) -> list[int] | None:
+    """``count(x)`` for an input of ``shape`` (``None`` if the extractor cannot be run).
+
+    On a ``meta`` tensor (exact, allocates nothing), else on a small probe scaled by the number of
+    positions (extractors with operations that have no meta kernel).
+    """
+    channels = int(getattr(extractor, "in_channels", 1))
+    try:
+        return count(torch.empty((1, channels, *shape), device="meta"))
+    except Exception:  # no meta kernel for some operation: measure on a small probe instead
+        pass
+    try:
+        probe = _probe_shape(shape, int(extractor.min_input_size(upto)))  # type: ignore[operator]
+        param = next(extractor.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        counts = count(torch.zeros((1, channels, *probe), device=device))
+    except Exception:  # never let the estimate itself break a run
+        return None
+    ratio = math.prod(shape) / math.prod(probe)
+    return [int(c * ratio) for c in counts]
+
+
 def activation_sizes(
     extractor: nn.Module, shape: Sequence[int], layers: Sequence[str] | None = None
 ) -> list[int]:
@@ -150,43 +177,23 @@ def activation_sizes(
     otherwise). In-place activations are not counted twice.
     """
     upto = _deepest_first(extractor, layers)
-    channels = int(getattr(extractor, "in_channels", 1))
-    try:
-        return _hooked_sizes(extractor, torch.empty((1, channels, *shape), device="meta"), upto)
-    except Exception:  # no meta kernel for some operation: measure on a small probe instead
-        pass
-    min_size = int(extractor.min_input_size(upto))  # type: ignore[operator]
-    probe = _probe_shape(shape, min_size)
-    param = next(extractor.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    try:
-        sizes = _hooked_sizes(extractor, torch.zeros((1, channels, *probe), device=device), upto)
-    except Exception:  # never let the estimate itself break a run: a rough guess
-        sizes = [64 * math.prod(probe)] * max(1, len(upto))
-    ratio = math.prod(shape) / math.prod(probe)
-    return [int(s * ratio) for s in sizes]
+    sizes = _counts_at(extractor, shape, upto, lambda x: _hooked_sizes(extractor, x, upto))
+    if sizes is None:  # a rough guess
+        sizes = [64 * math.prod(shape)] * max(1, len(upto))
+    return sizes
 
 
 def _layer_values(extractor: nn.Module, shape: Sequence[int], layers: Sequence[str]) -> int:
-    """Values of the named ``layers``' outputs at ``shape`` (a ``meta`` forward; 0 if not possible)."""
+    """Values of the named ``layers``' outputs at ``shape`` (0 if the extractor cannot be run)."""
     if not layers:
         return 0
-    channels = int(getattr(extractor, "in_channels", 1))
-    try:
+
+    def count(x: torch.Tensor) -> list[int]:
         with torch.no_grad():
-            feats = extractor(torch.empty((1, channels, *shape), device="meta"), list(layers))
-        return int(sum(f.numel() for f in feats.values()))
-    except Exception:  # no meta kernel for some operation: a small probe, scaled by positions
-        pass
-    try:
-        probe = _probe_shape(shape, int(extractor.min_input_size(_deepest_first(extractor, layers))))  # type: ignore[operator]
-        param = next(extractor.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-        with torch.no_grad():
-            feats = extractor(torch.zeros((1, channels, *probe), device=device), list(layers))
-        return int(sum(f.numel() for f in feats.values()) * math.prod(shape) / math.prod(probe))
-    except Exception:  # never let the estimate itself break a run
-        return 0
+            return [sum(f.numel() for f in extractor(x, list(layers)).values())]
+
+    counts = _counts_at(extractor, shape, _deepest_first(extractor, layers), count)
+    return 0 if counts is None else counts[0]
 
 
 def activation_values(extractor: nn.Module, shape: Sequence[int], layers: Sequence[str]) -> int:
