@@ -660,6 +660,8 @@ class _LevelState:
     done: int = 0
     last: CostTerms | None = None
     tiled: TiledCost | None = None
+    #: what the optimiser minimises is ``scale`` x J (see :meth:`_Run._objective_scale`)
+    scale: float = 1.0
 
 
 class _Run:
@@ -787,6 +789,8 @@ class _Run:
             opt = torch.optim.Adam([x], lr=p.lr or 0.02 * spread)
         state = _LevelState(x, opt, x.detach().clone())
         state.tiled = self.tiled
+        if p.optimizer == "lbfgs":
+            state.scale = self._objective_scale(level, state)
         if restart is not None:
             opt.state[x] = restart.optimizer_state
             state.best = restart.best.detach().clone()
@@ -795,6 +799,32 @@ class _Run:
             p.loss.statistic.set_random_state(restart.statistic_state)  # after the level's calibration
             self.best_so_far = level.composite(state.best).detach()
         return state
+
+    def _objective_scale(self, level: Level, state: _LevelState) -> float:
+        """The factor L-BFGS's objective is multiplied by: ``1 / J(content)`` when that is below 1.
+
+        torch's L-BFGS has absolute thresholds (it keeps a curvature pair only if ``y.s > 1e-10``
+        and steps only along directions with ``g.d < -1e-9``) that assume an objective of order 1
+        or more. Costs that are means over millions of positions (a 128^3 volume with the volume
+        recipe's fixed weights: J about 1e-3, gradients about 1e-7 per voxel) fall below them:
+        every curvature pair is dropped and the run creeps along ``-g`` with step 1, i.e. stalls.
+        Lifting such an objective to 1 at the level's content keeps every threshold meaningful;
+        an objective already of order 1 or more (images) is left as it is, so is the cost every
+        record, tolerance and best iterate uses. It depends only on the level's inputs, so a
+        resumed run uses the same factor.
+        """
+        statistic = self.problem.loss.statistic
+        running = statistic.random_state()
+        if running is not None:  # random directions drawn from the seed, the run's own left alone
+            statistic.set_random_state(torch.Generator().manual_seed(int(self.problem.seed)).get_state())
+        try:
+            with torch.no_grad():
+                reference = float(self._cost(level, state, level.content, backward=False).total)
+        finally:
+            statistic.set_random_state(running)
+        if not math.isfinite(reference) or reference <= 0.0 or reference >= 1.0:
+            return 1.0
+        return 1.0 / reference
 
     def _optimise(
         self, level: Level, x: torch.Tensor, restart: RunState | None
@@ -836,6 +866,8 @@ class _Run:
         state.opt.zero_grad(set_to_none=True)
         terms = self._cost(level, state, state.x, backward=True)
         total = terms.total
+        if state.scale != 1.0 and state.x.grad is not None:
+            state.x.grad.mul_(state.scale)
         if not torch.isfinite(total):
             raise NonFiniteCostError(
                 f"the cost became {float(total.detach())} at step {self.step + 1} "
@@ -849,7 +881,7 @@ class _Run:
             state.best = state.x.detach().clone()
             self.best_so_far = level.composite(state.best)
         state.last = terms
-        return total
+        return total * state.scale if state.scale != 1.0 else total
 
     def _project(self, state: _LevelState, before: torch.Tensor | None) -> None:
         bounds = self.problem.bounds
