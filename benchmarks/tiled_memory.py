@@ -74,6 +74,7 @@ def measure(
     style_volume: str | None,
     precision: str = "auto",
     optimizer: str = "lbfgs",
+    style_loss: str = "gram",
 ) -> dict:
     """One run in this process: peak RSS, plan, seconds per step, J per step.
 
@@ -108,6 +109,7 @@ def measure(
         seed=0,
         precision=precision,
         optimizer=optimizer,
+        style_loss=style_loss,
     )
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -135,6 +137,7 @@ def measure(
         "precision": result.precision,
         "threads": torch.get_num_threads(),
         "optimizer": optimizer,
+        "style_loss": style_loss,
     }
 
 
@@ -157,6 +160,8 @@ def _child(args: argparse.Namespace, size: int, tile: str | None) -> dict:
         args.precision,
         "--optimizer",
         args.optimizer,
+        "--style-loss",
+        args.style_loss,
     ]
     if args.limit:
         command += ["--limit", args.limit]
@@ -234,6 +239,7 @@ def main() -> None:
     parser.add_argument("--compare", default=None, help="also run with this --tile, untiled first")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--optimizer", default="lbfgs")
+    parser.add_argument("--style-loss", default="gram")
     parser.add_argument("--style-volume", default=None)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--plot", type=Path, help="results JSON to plot (with --png)")
@@ -253,6 +259,7 @@ def main() -> None:
             args.style_volume,
             args.precision,
             args.optimizer,
+            args.style_loss,
         )
         print(json.dumps(row))
         return
@@ -260,6 +267,8 @@ def main() -> None:
     for size in args.sizes:
         for tile in [None, args.compare] if args.compare else [args.tile]:
             run = f"tile={tile}/steps={args.steps}/{args.precision}/{args.optimizer}"
+            if args.style_loss != "gram":
+                run += f"/{args.style_loss}"
             key = f"{args.case}/{size}/{args.limit}/{run}"
             row = _child(args, size, tile)
             results[key] = row

@@ -587,6 +587,9 @@ def _plan(
         tile=tile,
         can_tile=tiling.can_tile(net) and tiling.can_tile_statistic(loss),
         content_layers=loss.content_layers,
+        sorted_layers=list(loss.style_layer_weights)
+        if tiling.statistic_name(loss) in tiling.SORTED_STATISTICS
+        else (),
         what="max_memory" if max_memory != "auto" else f"available on {device}",
     )
     if plan.note:
