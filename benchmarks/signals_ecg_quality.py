@@ -64,7 +64,7 @@ def configs(
             "style_layers": {**firsts, "wander": 1.0, "muscle": 1.0},
         },
     }
-    for sw in (1e3, 1e5):
+    for sw in (1e2, 1e3, 1e5):
         out[f"monitor + bands + limb projection, style weight {sw:g}"] = {
             **out["monitor + bands + limb projection"],
             "style_weight": sw,
@@ -75,10 +75,16 @@ def configs(
         "style_layers": {**firsts, "wander": 1.0, "muscle": 1.0},
         "style_weight": 1e3,
     }
-    for sw in (1e4, 1e5):
+    for sw in (1e2, 3e2, 3e3, 1e4, 1e5):
         out[f"default, backbone reads outside the monitoring band, style weight {sw:g}"] = {
             **out["default, backbone reads outside the monitoring band"],
             "style_weight": sw,
+        }
+    for strength in (0.5, 0.75, 0.9):
+        out[f"default, backbone reads outside the monitoring band, strength {strength:g}"] = {
+            **out["default, backbone reads outside the monitoring band"],
+            "style_weight": None,
+            "strength": strength,
         }
     if backbone is not None:
         from ndstyle.extractors import ConvNdExtractor
