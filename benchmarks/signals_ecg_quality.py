@@ -121,6 +121,7 @@ def main() -> None:
         help="scale each style lead so that its 0.5-40 Hz band has the content's power",
     )
     parser.add_argument("--save", type=Path, help="folder for the result arrays (.npy)")
+    parser.add_argument("--history", action="store_true", help="print the cost J of every step")
     args = parser.parse_args()
     c, meta = read_signal(args.data / "ecg_content.csv")
     s, _ = read_signal(args.data / "ecg_style.csv")
@@ -166,6 +167,9 @@ def main() -> None:
         r = out.detach().double().numpy() * cs + cm
         rep = ecg_report(c, [s], r, rate, names)
         rep["seconds"] = round(seconds, 1)
+        rep["cost_at_content"] = res.history[0].total  # the first step evaluates J at the content
+        if args.history:
+            print(" ".join(f"{r.total:.4g}" for r in res.history), flush=True)
         name = f"{name}, band-scaled style" if args.band_scaled_style else name
         rows[name] = rep
         show(name, rep)
