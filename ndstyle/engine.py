@@ -835,11 +835,17 @@ class _Run:
         """Run the level's steps; return its best composite iterate, its cost, and whether to stop."""
         state = self._new_state(level, x, restart)
         stopped = False
-        project_secant = self.problem.bounds is not None and self.problem.optimizer == "lbfgs"
+        limit_steps = self.problem.optimizer == "lbfgs"
+        bounds = self.problem.bounds
+        span = (
+            (bounds[1] - bounds[0])
+            if bounds is not None
+            else float(level.content.max() - level.content.min())
+        )
         while state.done < level.steps:
-            before = x.detach().clone() if project_secant else None
+            before = x.detach().clone() if limit_steps else None
             state.opt.step(partial(self._closure, level, state))  # type: ignore[arg-type]
-            self._project(state, before)
+            self._project(state, before, span)
             record = self._record(level, state)
             if self.callback is not None and self.callback(
                 StepInfo(record, x.detach(), level.composite(state.best), self.total_steps)
@@ -886,27 +892,30 @@ class _Run:
         state.last = terms
         return total * state.scale if state.scale != 1.0 else total
 
-    def _project(self, state: _LevelState, before: torch.Tensor | None) -> None:
-        """Clamp the iterate to the value bounds, after limiting an L-BFGS step (``before`` given).
+    def _project(self, state: _LevelState, before: torch.Tensor | None, span: float) -> None:
+        """Limit an L-BFGS step (``before`` given), then clamp the iterate to the value bounds.
 
-        No value may move by more than :data:`MAX_STEP_FRACTION` of the bounds' span in one step:
-        without a line search, an L-BFGS step from a poor early curvature pair can overshoot far
-        past the bounds; clamped there, the run may never come back below its start (volume recipe,
-        MNI152 -> Colin27 at 77 voxels: 2 of 3 weights returned the start; docs/theory.md). The
-        step taken is then told to L-BFGS like a clamped one.
+        No value may move by more than :data:`MAX_STEP_FRACTION` of ``span`` in one step (the
+        bounds' span, else the level content's): without a line search, an L-BFGS step from a poor
+        early curvature pair can overshoot by orders of magnitude. Clamped at the bounds, the run
+        may then never come back below its start (volume recipe, MNI152 -> Colin27 at 77 voxels:
+        2 of 3 weights returned the start); unbounded, J jumps x1e3-1e6 and the run creeps (a
+        trained ECG backbone: 3817 -> 3795 in 60 steps). A limited or clamped step is told to
+        L-BFGS as the step it took (docs/theory.md).
         """
         bounds = self.problem.bounds
-        if bounds is None:
-            return
+        moved = bounds is not None
         with torch.no_grad():
-            if before is not None:
+            if before is not None and span > 0:
                 delta = state.x - before
                 largest = float(delta.abs().max())
-                cap = MAX_STEP_FRACTION * (bounds[1] - bounds[0])
+                cap = MAX_STEP_FRACTION * span
                 if largest > cap:
                     state.x.copy_(before + delta * (cap / largest))
-            state.x.clamp_(*bounds)
-        if before is not None:
+                    moved = True
+            if bounds is not None:
+                state.x.clamp_(*bounds)
+        if before is not None and moved:
             _secant_from_projected_step(state.opt, state.x, before)
 
     def _record(self, level: Level, state: _LevelState) -> StepRecord:
@@ -948,7 +957,8 @@ class _Run:
         return best_then - best_now <= self.tol * abs(best_then)
 
 
-#: The largest change of any value in one L-BFGS step, as a fraction of the value bounds' span.
+#: The largest change of any value in one L-BFGS step, as a fraction of the value bounds' span
+#: (of the level content's span when there are no bounds).
 MAX_STEP_FRACTION = 0.25
 
 

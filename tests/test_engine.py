@@ -296,10 +296,14 @@ def test_lbfgs_does_not_stall_on_a_tiny_cost(spatial_dims: int) -> None:
         assert reduction(scale) < 2 * unit, f"cost scale {scale} kept {reduction(scale):.2f} of J"
 
 
+@pytest.mark.parametrize("bounded", [True, False])
 @pytest.mark.parametrize("spatial_dims", SPATIAL_DIMS)
-def test_a_bounded_lbfgs_step_moves_no_value_by_more_than_a_quarter_of_the_range(spatial_dims: int) -> None:
-    """Without a line search an early L-BFGS step can overshoot far past the bounds (J x100 on the
-    volume recipe) and, clamped there, never come back; steps are limited to 1/4 of the span."""
+def test_an_lbfgs_step_moves_no_value_by_more_than_a_quarter_of_the_range(
+    spatial_dims: int, bounded: bool
+) -> None:
+    """Without a line search an early L-BFGS step can overshoot by orders of magnitude (J x100 on the
+    volume recipe, x1e3-1e6 with a trained ECG backbone) and the run then stays at its start or
+    creeps; a step moves no value by more than 1/4 of the bounds' span (else the content's)."""
     from ndstyle.engine import MAX_STEP_FRACTION
 
     content, style = make_pair(spatial_dims)
@@ -312,10 +316,11 @@ def test_a_bounded_lbfgs_step_moves_no_value_by_more_than_a_quarter_of_the_range
         steps=20,
         scales=1,
         style_weight=3000.0,  # large steps
-        value_range=(0.0, 1.0),
+        value_range=(0.0, 1.0) if bounded else None,
         progress=False,
         callback=lambda info: iterates.append(info.current.clone()),
     )
-    moves = [float((b - a).abs().max()) for a, b in zip(iterates, iterates[1:])]
-    assert max(moves) <= MAX_STEP_FRACTION * 1.0 + 1e-6
+    span = 1.0 if bounded else float(content.max() - content.min())
+    moves = [float((b - a).abs().max()) for a, b in zip(iterates, iterates[1:], strict=False)]
+    assert max(moves) <= MAX_STEP_FRACTION * span * (1 + 1e-5)
     assert result.best_cost < result.history[0].total
