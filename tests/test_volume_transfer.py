@@ -122,8 +122,9 @@ def test_2d_style_result_lies_in_the_paintings_grey_levels(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A painting's style: content histogram-matched to its greys, every step clamped to their range."""
-    import ndstyle
     from PIL import Image
+
+    import ndstyle
 
     monkeypatch.setattr(V, "default_2d_extractor", _base2d)
     content, style = _pair(16)
