@@ -64,7 +64,7 @@ def configs(
             "style_layers": {**firsts, "wander": 1.0, "muscle": 1.0},
         },
     }
-    for sw in (1e3, 1e5):
+    for sw in (1e2, 1e3, 1e5):
         out[f"monitor + bands + limb projection, style weight {sw:g}"] = {
             **out["monitor + bands + limb projection"],
             "style_weight": sw,
@@ -75,10 +75,16 @@ def configs(
         "style_layers": {**firsts, "wander": 1.0, "muscle": 1.0},
         "style_weight": 1e3,
     }
-    for sw in (1e4, 1e5):
+    for sw in (1e2, 3e2, 3e3, 1e4, 1e5):
         out[f"default, backbone reads outside the monitoring band, style weight {sw:g}"] = {
             **out["default, backbone reads outside the monitoring band"],
             "style_weight": sw,
+        }
+    for strength in (0.5, 0.75, 0.9):
+        out[f"default, backbone reads outside the monitoring band, strength {strength:g}"] = {
+            **out["default, backbone reads outside the monitoring band"],
+            "style_weight": None,
+            "strength": strength,
         }
     if backbone is not None:
         from ndstyle.extractors import ConvNdExtractor
@@ -115,6 +121,7 @@ def main() -> None:
         help="scale each style lead so that its 0.5-40 Hz band has the content's power",
     )
     parser.add_argument("--save", type=Path, help="folder for the result arrays (.npy)")
+    parser.add_argument("--history", action="store_true", help="print the cost J of every step")
     args = parser.parse_args()
     c, meta = read_signal(args.data / "ecg_content.csv")
     s, _ = read_signal(args.data / "ecg_style.csv")
@@ -160,6 +167,9 @@ def main() -> None:
         r = out.detach().double().numpy() * cs + cm
         rep = ecg_report(c, [s], r, rate, names)
         rep["seconds"] = round(seconds, 1)
+        rep["cost_at_content"] = res.history[0].total  # the first step evaluates J at the content
+        if args.history:
+            print(" ".join(f"{r.total:.4g}" for r in res.history), flush=True)
         name = f"{name}, band-scaled style" if args.band_scaled_style else name
         rows[name] = rep
         show(name, rep)

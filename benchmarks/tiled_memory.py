@@ -74,6 +74,7 @@ def measure(
     style_volume: str | None,
     precision: str = "auto",
     optimizer: str = "lbfgs",
+    style_loss: str = "gram",
 ) -> dict:
     """One run in this process: peak RSS, plan, seconds per step, J per step.
 
@@ -108,6 +109,7 @@ def measure(
         seed=0,
         precision=precision,
         optimizer=optimizer,
+        style_loss=style_loss,
     )
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -135,6 +137,7 @@ def measure(
         "precision": result.precision,
         "threads": torch.get_num_threads(),
         "optimizer": optimizer,
+        "style_loss": style_loss,
     }
 
 
@@ -157,6 +160,8 @@ def _child(args: argparse.Namespace, size: int, tile: str | None) -> dict:
         args.precision,
         "--optimizer",
         args.optimizer,
+        "--style-loss",
+        args.style_loss,
     ]
     if args.limit:
         command += ["--limit", args.limit]
@@ -177,7 +182,10 @@ def _whole_need_gib(row: dict) -> float:
 
 
 def plot(results: dict, png: Path) -> None:
-    """Per case: the whole input's estimated need against the measured peak of the run (plateau)."""
+    """Per case: the whole input's estimated need against the measured peak of the run (plateau).
+
+    Gram runs only (the sorted statistics' rows have a higher floor; see docs/benchmarks.md).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -187,7 +195,11 @@ def plot(results: dict, png: Path) -> None:
     fig, axes = plt.subplots(1, len(cases), figsize=(5.2 * len(cases), 3.8), squeeze=False)
     for ax, case in zip(axes[0], cases):
         rows = sorted(
-            (r for r in results.values() if r["case"] == case and not r.get("asked_tile")),
+            (
+                r
+                for r in results.values()
+                if r["case"] == case and not r.get("asked_tile") and r.get("style_loss", "gram") == "gram"
+            ),
             key=lambda r: r["positions"],
         )
         xs = [r["positions"] / 1e6 for r in rows]
@@ -234,6 +246,7 @@ def main() -> None:
     parser.add_argument("--compare", default=None, help="also run with this --tile, untiled first")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--optimizer", default="lbfgs")
+    parser.add_argument("--style-loss", default="gram")
     parser.add_argument("--style-volume", default=None)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--plot", type=Path, help="results JSON to plot (with --png)")
@@ -253,6 +266,7 @@ def main() -> None:
             args.style_volume,
             args.precision,
             args.optimizer,
+            args.style_loss,
         )
         print(json.dumps(row))
         return
@@ -260,6 +274,8 @@ def main() -> None:
     for size in args.sizes:
         for tile in [None, args.compare] if args.compare else [args.tile]:
             run = f"tile={tile}/steps={args.steps}/{args.precision}/{args.optimizer}"
+            if args.style_loss != "gram":
+                run += f"/{args.style_loss}"
             key = f"{args.case}/{size}/{args.limit}/{run}"
             row = _child(args, size, tile)
             results[key] = row

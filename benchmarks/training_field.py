@@ -109,7 +109,11 @@ def audio(args: argparse.Namespace) -> list[dict[str, Any]]:
         )
     layers = {"content_layers": args.content_layers} if args.content_layers else {}
     for name, net in _extractors(args.weights, not args.skip_random).items():
-        runs += [(name, weighting, net, {**kw, **layers}) for weighting, kw in _weightings(net).items()]
+        runs += [
+            (name, weighting, net, {**kw, **layers})
+            for weighting, kw in _weightings(net).items()
+            if args.weighting is None or args.weighting in weighting
+        ]
     for name, weighting, net, kw in runs:
         start = time.perf_counter()
         res = stylize(
@@ -172,6 +176,8 @@ def volume(args: argparse.Namespace) -> list[dict[str, Any]]:
                 weight = VOLUME_RECIPE["style_weight"]
                 weightings[f"style weight {weight:g} (recipe)"] = (weight, None)
             for weighting, (style_weight, strength) in weightings.items():
+                if args.weighting is not None and args.weighting not in weighting:
+                    continue
                 recipe = Recipe(
                     extractor=str(path),
                     style_weight=style_weight,
@@ -234,6 +240,7 @@ def main() -> None:
         p.add_argument("--steps", type=int, default=100)
         p.add_argument("--out", type=Path)
         p.add_argument("--skip-random", action="store_true", help="only the trained nets")
+        p.add_argument("--weighting", help="only the weightings whose name holds this, e.g. 'style weight'")
         if name == "audio":
             p.add_argument("--content", type=Path, default=Path("/tmp/sigdata/speech.wav"))
             p.add_argument("--style", type=Path, default=Path("/tmp/sigdata/rain.wav"))

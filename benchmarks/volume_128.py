@@ -5,7 +5,7 @@ MNI152 T1 and Colin27 (``examples/volumes_data.py --factor 1 --out DATA1``, 1 mm
 :data:`ndstyle.volume_quality.VOLUME_RECIPE` (100 L-BFGS steps at 128^3, 25 per coarser level),
 judged on the working grid.
 
-Run: ``OMP_NUM_THREADS=2 PYTHONPATH=. python benchmarks/volume_128.py --data DATA1 [--out JSON]``
+Run: ``OMP_NUM_THREADS=2 PYTHONPATH=. python benchmarks/volume_128.py --data DATA1 [--tol T] [--out JSON]``
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tol", type=float, default=None, help="stylize's tol (default: the extractor's)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -48,12 +49,13 @@ def main() -> None:
     plan = plan_volume_transfer(c, s, cm, sm)
     res = stylize(plan.content, plan.style, extractor=recipe_extractor(), mask=plan.mask,
                   style_masks=[plan.style_mask], value_range=plan.bounds, progress=False,
-                  **VOLUME_RECIPE)  # type: ignore[arg-type]  # fmt: skip
+                  tol=args.tol, **VOLUME_RECIPE)  # type: ignore[arg-type]  # fmt: skip
     seconds = time.perf_counter() - start
     result = plan.normalization.inverse(res.output.double().numpy())
     scores = judge(c, [s], result, cm, style_masks=[sm])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    row = {"size": n, "threads": args.threads, "seconds": seconds, "steps": len(res.history),
+    row = {"size": n, "threads": args.threads, "seconds": seconds, "steps": len(res.history), "tol": args.tol,
+           "level_steps": res.level_steps, "best_cost": res.best_cost,
            "scales": [list(x) for x in res.scales], "peak_rss_gib": peak, **scores}  # fmt: skip
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}))
     if args.out:

@@ -587,6 +587,9 @@ def _plan(
         tile=tile,
         can_tile=tiling.can_tile(net) and tiling.can_tile_statistic(loss),
         content_layers=loss.content_layers,
+        sorted_layers=list(loss.style_layer_weights)
+        if tiling.statistic_name(loss) in tiling.SORTED_STATISTICS
+        else (),
         what="max_memory" if max_memory != "auto" else f"available on {device}",
     )
     if plan.note:
@@ -884,10 +887,24 @@ class _Run:
         return total * state.scale if state.scale != 1.0 else total
 
     def _project(self, state: _LevelState, before: torch.Tensor | None) -> None:
+        """Clamp the iterate to the value bounds, after limiting an L-BFGS step (``before`` given).
+
+        No value may move by more than :data:`MAX_STEP_FRACTION` of the bounds' span in one step:
+        without a line search, an L-BFGS step from a poor early curvature pair can overshoot far
+        past the bounds; clamped there, the run may never come back below its start (volume recipe,
+        MNI152 -> Colin27 at 77 voxels: 2 of 3 weights returned the start; docs/theory.md). The
+        step taken is then told to L-BFGS like a clamped one.
+        """
         bounds = self.problem.bounds
         if bounds is None:
             return
         with torch.no_grad():
+            if before is not None:
+                delta = state.x - before
+                largest = float(delta.abs().max())
+                cap = MAX_STEP_FRACTION * (bounds[1] - bounds[0])
+                if largest > cap:
+                    state.x.copy_(before + delta * (cap / largest))
             state.x.clamp_(*bounds)
         if before is not None:
             _secant_from_projected_step(state.opt, state.x, before)
@@ -929,6 +946,10 @@ class _Run:
         best_now = min(totals)
         best_then = min(totals[:-TOL_WINDOW])
         return best_then - best_now <= self.tol * abs(best_then)
+
+
+#: The largest change of any value in one L-BFGS step, as a fraction of the value bounds' span.
+MAX_STEP_FRACTION = 0.25
 
 
 def _secant_from_projected_step(opt: torch.optim.Optimizer, x: torch.Tensor, before: torch.Tensor) -> None:

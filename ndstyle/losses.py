@@ -494,15 +494,15 @@ def calibrate_weights(
     texture = content_weight <= 0 or not loss.content_layers
 
     def style_at(start: torch.Tensor) -> tuple[float, float]:
-        if measure is not None:
-            return measure(start, "style")
         # a random statistic (sliced-wasserstein) measures with directions drawn from ``seed`` and
         # leaves its own sequence untouched: the weights do not depend on the run's history, so a
-        # resumed run calibrates like an uninterrupted one
+        # resumed run calibrates like an uninterrupted one (tiled or not)
         running = loss.statistic.random_state()
         if running is not None:
             loss.statistic.set_random_state(torch.Generator().manual_seed(int(seed)).get_state())
         try:
+            if measure is not None:
+                return measure(start, "style")
             x = start.detach().clone().requires_grad_(True)
             return _value_and_gradient(loss.style_cost(loss.features(x, list(loss.style_layer_weights))), x)
         finally:

@@ -46,6 +46,10 @@ MIN_LBFGS_HISTORY = 5
 INPUT_BUFFERS = 6
 #: Extra input-sized float32 buffers of a tiled step: the summed gradient and one tile's copy.
 TILED_INPUT_BUFFERS = 2
+#: float32-sized values a sorted style statistic (histogram, sliced-wasserstein) holds per value of
+#: the layer it sorts: a float32 copy, the projections, the int64 sort order (2), the matched
+#: quantiles, the squared difference and the gradient.
+SORT_WORKSPACE = 7
 _UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
@@ -222,6 +226,7 @@ def estimate_memory(
     precision: str = "fp32",
     tile: Sequence[int] | None = None,
     content_layers: Sequence[str] = (),
+    sorted_layers: Sequence[str] = (),
 ) -> int:
     """Estimated peak bytes of one step of :func:`ndstyle.stylize` at spatial ``shape``.
 
@@ -241,6 +246,10 @@ def estimate_memory(
             :data:`TILED_INPUT_BUFFERS` more (the gradient being summed and a tile's copy) and the
             float32 content targets of every tile (``content_layers`` at the whole ``shape``).
         content_layers: the content cost's layers (counted for tiled steps).
+        sorted_layers: the style layers of a sorted statistic (``histogram``,
+            ``sliced-wasserstein``): its sort workspace (:data:`SORT_WORKSPACE` float32 values per
+            value of the largest layer) and, for tiled steps, a float32 copy of every one of these
+            layers for the whole ``shape`` (:class:`ndstyle.tiling.SortedStatistic`).
 
     Returns:
         Bytes: every activation kept for the backward pass plus a gradient buffer as large as the
@@ -260,6 +269,11 @@ def estimate_memory(
     if tile is not None:
         targets = _layer_values(extractor, shape, content_layers)
         buffers += (TILED_INPUT_BUFFERS * n_input + targets) * BYTES_PER_VALUE
+    if sorted_layers:
+        per_layer = [_layer_values(extractor, shape, [layer]) for layer in sorted_layers]
+        buffers += SORT_WORKSPACE * max(per_layer) * BYTES_PER_VALUE
+        if tile is not None:
+            buffers += sum(per_layer) * BYTES_PER_VALUE
     params = sum(p.numel() * p.element_size() for p in extractor.parameters())
     return int(max(step, activation_bytes * styles) + buffers + params)
 
@@ -298,6 +312,7 @@ def plan_memory(
     tile: Sequence[int] | None = None,
     can_tile: bool = False,
     content_layers: Sequence[str] = (),
+    sorted_layers: Sequence[str] = (),
     what: str = "max_memory",
 ) -> MemoryPlan:
     """The one fit-or-refuse rule (never a smaller working grid).
@@ -328,6 +343,7 @@ def plan_memory(
             precision=precision,
             tile=padded,
             content_layers=content_layers,
+            sorted_layers=sorted_layers,
         )
 
     asked_tile = None if tile is None else tuple(int(n) for n in tile)

@@ -288,29 +288,123 @@ class MomentStatistic:
         ).sum()
 
 
+class SortedStatistic:
+    r"""A sorted style statistic (``histogram``, ``sliced-wasserstein``) over tiles.
+
+    Its cost compares every position with the style's quantile at the position's *rank in the
+    whole input*, so no per-tile sum gives it. Pass 1 writes each tile's interior features of every
+    style layer into a float32 buffer of the whole layer's shape (:meth:`place`: the tiles'
+    interiors partition it); :meth:`finish` evaluates the statistic once on that buffer, exactly
+    as the untiled cost does (the same values in the same order, so even ties rank alike), and its
+    gradient :math:`D`; pass 2 back-propagates :math:`\langle D_{tile}, F_{tile} \rangle` per
+    tile: the exact gradient. Memory: one float32 value per position and channel of each style
+    layer of the whole input, plus the statistic's sort workspace
+    (:func:`ndstyle.memory.estimate_memory` counts both), not the activations' autograd graph.
+    ``sliced-wasserstein`` draws its directions in :meth:`finish`, once per evaluation and layer in
+    the untiled order, so a tiled run sees the directions an untiled one would.
+
+    Args:
+        statistic: the loss's :class:`~ndstyle.losses.StyleStatistic`.
+        targets: its style targets per layer.
+        layer_weights: the style layers and their weights.
+        shapes: every style layer's spatial shape for the whole input.
+        masks: every style layer's position weights ``(1, 1, *shape)`` for the whole input, or None.
+
+    """
+
+    def __init__(
+        self,
+        statistic: Any,
+        targets: Mapping[str, Any],
+        layer_weights: Mapping[str, float],
+        shapes: Mapping[str, Sequence[int]],
+        masks: Mapping[str, torch.Tensor | None],
+    ) -> None:
+        self.statistic = statistic
+        self.targets = targets
+        self.layer_weights = layer_weights
+        self.shapes = shapes
+        self.masks = masks
+        self.features: dict[str, torch.Tensor] = {}
+        self.slopes: dict[str, torch.Tensor] = {}
+        self.region: tuple = ()
+
+    def place(self, region: tuple) -> None:
+        """Where the next tile's interior lies in the whole layer grid (``(:, :, *slices)``)."""
+        self.region = region
+
+    def accumulate(self, layer: str, features: torch.Tensor, weights: torch.Tensor | None) -> None:
+        """Write one tile's interior features ``(1, C, *interior)`` at the placed region."""
+        dtype = torch.float64 if features.dtype == torch.float64 else torch.float32
+        if layer not in self.features:
+            shape = (1, features.shape[1], *self.shapes[layer])
+            self.features[layer] = torch.zeros(shape, dtype=dtype, device=features.device)
+        self.features[layer][self.region] = features.detach().to(dtype)
+
+    def finish(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """:math:`J_{style}` of the whole input and its gradient :math:`D` on each layer's features."""
+        total = torch.zeros(())
+        for layer, weight in self.layer_weights.items():
+            with torch.enable_grad():
+                whole = self.features.pop(layer).requires_grad_(True)
+                cost = weight * self.statistic.cost(whole, self.targets[layer], self.masks.get(layer))
+                (slope,) = torch.autograd.grad(cost, whole)
+            self.slopes[layer] = slope
+            total = total + cost.detach().cpu()
+        return total, self.slopes
+
+    def scale(self, factor: float) -> None:
+        """Multiply the slopes by the style weight (pass 2 then back-propagates the weighted cost)."""
+        self.slopes = {k: d * factor for k, d in self.slopes.items()}
+
+    def linearised(self, layer: str, features: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+        r""":math:`\langle D_{tile}, F_{tile} \rangle` at the placed region."""
+        slope = self.slopes[layer][self.region]
+        return (slope * features.to(slope.dtype)).sum()
+
+
+#: The statistics whose cost ranks every position (tiled with :class:`SortedStatistic`).
+SORTED_STATISTICS = ("histogram", "sliced-wasserstein")
+
+
 def statistic_name(loss: PerceptualLoss) -> str:
     """The name of ``loss``'s style statistic (``"gram"``, ``"mean-cov"``...)."""
     return str(getattr(getattr(loss, "statistic", None), "name", "gram"))
 
 
-def statistic_of(loss: PerceptualLoss) -> TileableStatistic:
-    """The tileable form of ``loss``'s style statistic, or a clear refusal (sorted statistics)."""
+def statistic_of(
+    loss: PerceptualLoss,
+    shapes: Mapping[str, Sequence[int]] | None = None,
+    masks: Mapping[str, torch.Tensor | None] | None = None,
+) -> TileableStatistic:
+    """The tileable form of ``loss``'s style statistic, or a clear refusal.
+
+    ``shapes`` and ``masks`` (each style layer's whole-input spatial shape and position weights)
+    are what a sorted statistic needs to rank the whole input; :class:`TiledCost` gives them.
+    """
     kind = statistic_name(loss)
     if kind == "gram":
         return GramStatistic(loss.style_targets, loss.style_layer_weights)
     statistic = getattr(loss, "statistic", None)
+    if statistic is not None and kind in SORTED_STATISTICS:
+        return SortedStatistic(
+            statistic, loss.style_targets, loss.style_layer_weights, shapes or {}, masks or {}
+        )
     if statistic is None or not getattr(statistic, "additive", False):
         raise OptionError(
-            f"tiled steps need a style statistic of additive moments (gram, mean-cov), not {kind!r}: "
-            f"it ranks every position of the whole input; use tile=None or a smaller input"
+            f"tiled steps need a style statistic of additive moments (gram, mean-cov) or a sorted one "
+            f"({', '.join(SORTED_STATISTICS)}), not {kind!r}; use tile=None or a smaller input"
         )
     return MomentStatistic(statistic, loss.style_targets, loss.style_layer_weights)
 
 
 def can_tile_statistic(loss: PerceptualLoss) -> bool:
-    """Whether ``loss``'s style statistic can be accumulated over tiles (additive moments)."""
-    return statistic_name(loss) == "gram" or bool(
-        getattr(getattr(loss, "statistic", None), "additive", False)
+    """Whether ``loss``'s style statistic can be evaluated over tiles (moments or sorted values)."""
+    kind = statistic_name(loss)
+    return (
+        kind == "gram"
+        or kind in SORTED_STATISTICS
+        or bool(getattr(getattr(loss, "statistic", None), "additive", False))
     )
 
 
@@ -373,6 +467,8 @@ class TiledCost:
             local, whole = self._views(tile, layer)
             weights = self.mask_weights[layer]
             w = weights[whole] if weights is not None else None
+            if isinstance(statistic, SortedStatistic):
+                statistic.place(whole)
             if accumulate:
                 statistic.accumulate(layer, feats[layer][local], w)
             else:
@@ -381,7 +477,7 @@ class TiledCost:
 
     def value(self, x: torch.Tensor) -> tuple[CostTerms, TileableStatistic]:
         """Pass 1 (no autograd): :math:`J` of ``x`` ``(1, C, *shape)`` and the finished statistic."""
-        statistic = statistic_of(self.loss)
+        statistic = statistic_of(self.loss, self.full, self.mask_weights)
         content = torch.zeros(())
         with torch.no_grad():
             for index, tile in enumerate(self.tiles):
@@ -404,6 +500,8 @@ class TiledCost:
         What :func:`ndstyle.losses.calibrate_weights` measures, without the whole input's activations.
         """
         weights = self.loss.content_weight, self.loss.style_weight, self.loss.tv_weight
+        # the content term draws no random directions (untiled it never evaluates the statistic)
+        running = self.loss.statistic.random_state() if term == "content" else None
         try:
             self.loss.content_weight = 1.0 if term == "content" else 0.0
             self.loss.style_weight = 1.0 if term == "style" else 0.0
@@ -411,6 +509,8 @@ class TiledCost:
             terms, grad = self.gradient(x.detach())
         finally:
             self.loss.content_weight, self.loss.style_weight, self.loss.tv_weight = weights
+            if running is not None:
+                self.loss.statistic.set_random_state(running)
         value = terms.content if term == "content" else terms.style
         return float(value), float(grad.float().norm())
 
@@ -432,7 +532,7 @@ class TiledCost:
         return terms, grad
 
     def _scale_slopes(self, statistic: TileableStatistic) -> None:
-        if isinstance(statistic, MomentStatistic):
+        if isinstance(statistic, (MomentStatistic, SortedStatistic)):
             statistic.scale(self.loss.style_weight)
             return
         slopes = getattr(statistic, "slopes", None)

@@ -294,3 +294,28 @@ def test_lbfgs_does_not_stall_on_a_tiny_cost(spatial_dims: int) -> None:
     assert unit < 0.5
     for scale in (1e-3, 1e-9):
         assert reduction(scale) < 2 * unit, f"cost scale {scale} kept {reduction(scale):.2f} of J"
+
+
+@pytest.mark.parametrize("spatial_dims", SPATIAL_DIMS)
+def test_a_bounded_lbfgs_step_moves_no_value_by_more_than_a_quarter_of_the_range(spatial_dims: int) -> None:
+    """Without a line search an early L-BFGS step can overshoot far past the bounds (J x100 on the
+    volume recipe) and, clamped there, never come back; steps are limited to 1/4 of the span."""
+    from ndstyle.engine import MAX_STEP_FRACTION
+
+    content, style = make_pair(spatial_dims)
+    net = extractor(spatial_dims)
+    iterates: list[torch.Tensor] = [content.clone()]
+    result = stylize(
+        content,
+        style,
+        extractor=net,
+        steps=20,
+        scales=1,
+        style_weight=3000.0,  # large steps
+        value_range=(0.0, 1.0),
+        progress=False,
+        callback=lambda info: iterates.append(info.current.clone()),
+    )
+    moves = [float((b - a).abs().max()) for a, b in zip(iterates, iterates[1:])]
+    assert max(moves) <= MAX_STEP_FRACTION * 1.0 + 1e-6
+    assert result.best_cost < result.history[0].total

@@ -215,10 +215,68 @@ def test_mean_cov_tiles_give_the_whole_gradient_in_float64(spatial_dims: int, ma
 
 
 @pytest.mark.parametrize("style_loss", ["histogram", "sliced-wasserstein"])
-def test_sorted_statistics_refuse_to_tile_with_the_reason(style_loss: str) -> None:
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("spatial_dims", SPATIAL_DIMS)
+def test_sorted_statistics_tile_to_the_whole_gradient_in_float64(
+    spatial_dims: int, masked: bool, style_loss: str
+) -> None:
+    """The sorted statistics rank every position of the whole input: tiled, J and the gradient are
+    the whole input's (the same random directions are drawn for ``sliced-wasserstein``)."""
+    net = _convnd(spatial_dims).to(torch.float64)
+    content, style, mask, x0 = _problem(net, SHAPES[spatial_dims], torch.float64, masked)
+    loss = PerceptualLoss(net, style_weight=100.0, tv_weight=0.1, style_loss=style_loss, **_layers(net))
+    loss.set_content(content)
+    loss.set_styles([style])
+    loss.set_mask(mask)
+    state = loss.statistic.random_state()
+    x = x0.clone().requires_grad_(True)
+    whole = loss(x)
+    whole.total.backward()
+    g_whole = x.grad.clone()
+    x.grad = None
+    loss.statistic.set_random_state(state)
+    cost = TiledCost(loss, content, TILES[spatial_dims])
+    assert len(cost.tiles) > 2
+    tiled = cost.backward(x * 1.0)
+    assert float(tiled.total) == pytest.approx(float(whole.total.detach()), rel=1e-10)
+    assert _rel(x.grad, g_whole) < 1e-9
+
+
+@pytest.mark.parametrize("style_loss", ["histogram", "sliced-wasserstein"])
+def test_stylize_tiled_with_a_sorted_statistic_follows_the_untiled_run(style_loss: str) -> None:
+    """Ten Adam steps with the strength calibration, tiled and untiled: the same J to 1e-4."""
     content, style = make_pair(2)
     net = ConvNdExtractor.random(2, 1, seed=0, widths=(4, 8))
-    with pytest.raises(OptionError, match="additive moments"):
-        stylize(
-            content, style, extractor=net, steps=1, scales=1, progress=False, tile=8, style_loss=style_loss
-        )
+    options = dict(extractor=net, steps=10, scales=1, progress=False, optimizer="adam", style_loss=style_loss)
+    whole = stylize(content, style, **options)
+    tiled = stylize(content, style, tile=8, **options)
+    assert tiled.memory is not None and tiled.memory.tile == (8, 8)
+    assert tiled.history[0].total == pytest.approx(whole.history[0].total, rel=1e-5)
+    assert tiled.best_cost == pytest.approx(whole.best_cost, rel=1e-4)
+
+
+def test_a_sorted_statistic_counts_its_whole_layer_copies_and_tiles_within_the_limit() -> None:
+    """The memory policy counts the sort workspace, and for tiles the whole-input style layers."""
+    from ndstyle.memory import BYTES_PER_VALUE, SORT_WORKSPACE, _layer_values, estimate_memory
+
+    content, style = make_pair(2)
+    net = ConvNdExtractor.random(2, 1, seed=0, widths=(16, 32))
+    styles = list(net.default_style_layers)
+    layers = list(dict.fromkeys([*net.default_content_layers, *styles]))
+    gram = estimate_memory(net, (48, 48), layers, history_size=5, tile=(24, 24))
+    sorted_ = estimate_memory(net, (48, 48), layers, history_size=5, tile=(24, 24), sorted_layers=styles)
+    per_layer = [_layer_values(net, (48, 48), [k]) for k in styles]
+    assert sorted_ - gram == BYTES_PER_VALUE * (SORT_WORKSPACE * max(per_layer) + sum(per_layer))
+    limit = estimate_memory(net, (48, 48), layers, history_size=5, sorted_layers=styles) - 1
+    result = stylize(
+        content,
+        style,
+        extractor=net,
+        steps=3,
+        scales=1,
+        progress=False,
+        max_memory=limit,
+        style_loss="histogram",
+    )
+    assert result.memory is not None and result.memory.tile is not None
+    assert result.memory.needed <= limit
