@@ -10,7 +10,8 @@ options, ndstyle version, judges' measures) and a radiological preview PNG.
 3. ``mni_painting``: MNI152 T1 with a 2-D painting as style (slice-wise VGG, a random subset of
    slices per axis and step; the brain mask folded with the slices, the outside kept).
 
-Usage: ``python examples/volumes_mri.py --data DATA --out OUT [--size 77] [--runs mni_to_colin]``
+Usage: ``python examples/volumes_mri.py --data DATA --out OUT [--size 77] [--runs mni_to_colin]
+[--style-weight W]``
 """
 
 from __future__ import annotations
@@ -48,13 +49,15 @@ def run_3d(
     return scores
 
 
-def run_painting(data: Path, out: Path, size: int, steps: int, painting: Path) -> dict[str, Any]:
+def run_painting(
+    data: Path, out: Path, size: int, steps: int, painting: Path, **extra: Any
+) -> dict[str, Any]:
     """MNI T1 with a 2-D painting as style: the volume defaults pick the 2.5-D slice-wise VGG."""
     target = out / "mni_painting.nii.gz"
     start = time.perf_counter()
     res = ndstyle.transfer(data / "mni_t1.nii.gz", painting, target, overwrite=True, size=size, steps=steps,
                            seed=0, mask=data / "mni_brain.nii.gz", preview=out / "mni_painting.png",
-                           report=out / "mni_painting.report.json", progress=False)  # fmt: skip
+                           report=out / "mni_painting.report.json", progress=False, **extra)  # fmt: skip
     scores = dict(res.report or {})
     scores["seconds"] = time.perf_counter() - start
     used = {k: v for k, v in dataclasses.asdict(res.options).items() if v is not None}
@@ -71,18 +74,20 @@ def main() -> None:
     parser.add_argument("--painting-size", type=int, default=56)
     parser.add_argument("--painting-steps", type=int, default=40)
     parser.add_argument("--painting", type=Path, default=STYLE)
+    parser.add_argument("--style-weight", type=float, default=None, help="default: the recipe's")
     parser.add_argument("--runs", nargs="*", default=["mni_to_colin", "mni_to_ct", "mni_painting"])
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    extra = {} if args.style_weight is None else {"style_weight": args.style_weight}
     measures = {}
     for name in args.runs:
         if name == "mni_to_colin":
-            measures[name] = run_3d(args.data, args.out, "mni_t1", "colin_t1", args.size, name)
+            measures[name] = run_3d(args.data, args.out, "mni_t1", "colin_t1", args.size, name, **extra)
         elif name == "mni_to_ct":
-            measures[name] = run_3d(args.data, args.out, "mni_t1", "ct_head", args.size, name)
+            measures[name] = run_3d(args.data, args.out, "mni_t1", "ct_head", args.size, name, **extra)
         elif name == "mni_painting":
             measures[name] = run_painting(
-                args.data, args.out, args.painting_size, args.painting_steps, args.painting
+                args.data, args.out, args.painting_size, args.painting_steps, args.painting, **extra
             )
         else:
             raise SystemExit(f"unknown run {name!r}")

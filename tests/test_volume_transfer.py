@@ -116,3 +116,29 @@ def test_inflated_extractor_with_mask_through_the_cli(
     )
     out = np.asanyarray(nib.load(o).dataobj)
     assert out.dtype == np.uint8 and np.array_equal(out[mask == 0], data[mask == 0])
+
+
+def test_2d_style_result_lies_in_the_paintings_grey_levels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A painting's style: content histogram-matched to its greys, every step clamped to their range."""
+    from PIL import Image
+
+    import ndstyle
+
+    monkeypatch.setattr(V, "default_2d_extractor", _base2d)
+    content, style = _pair(16)
+    data = (content[0].numpy() * 800 + 100).astype(np.int16)
+    nib.Nifti1Image(data, np.eye(4)).to_filename(tmp_path / "c.nii.gz")
+    mask = np.zeros(data.shape, np.uint8)
+    mask[2:14, 3:13, 4:14] = 1
+    nib.Nifti1Image(mask, np.eye(4)).to_filename(tmp_path / "m.nii.gz")
+    grey = (60 + style[0, :, :, 0].numpy() * 120).astype(np.uint8)  # greys 60..180
+    Image.fromarray(grey).save(tmp_path / "s.png")
+    out = tmp_path / "o.nii.gz"
+    ndstyle.transfer(tmp_path / "c.nii.gz", tmp_path / "s.png", out, mask=tmp_path / "m.nii.gz", steps=3,
+                     scales=1, size=16, style_weight=1e4, float32=True, progress=False)  # fmt: skip
+    result = np.asanyarray(nib.load(out).dataobj)
+    inside = result[mask == 1]
+    assert inside.min() >= grey.min() - 1e-3 and inside.max() <= grey.max() + 1e-3
+    assert np.array_equal(result[mask == 0], data[mask == 0])

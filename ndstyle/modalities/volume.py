@@ -332,31 +332,60 @@ class VolumeModality(Modality):
         if options.vol_recipe == "harmonize" and not hasattr(extractor, "slice_axes") and len(styles) == 1:
             return self._harmonize(run_content, tensor, styles[0], options, kwargs)
         if options.vol_recipe == "harmonize" and hasattr(extractor, "slice_axes"):
-            run_content = self._solid_texture(run_content, tensor, options, kwargs)
+            return self._solid_texture(run_content, tensor, styles, options, kwargs)
         return Prepared(run_content, tensor, [s.tensor for s in styles], kwargs)
 
     def _solid_texture(
-        self, content: Loaded, tensor: torch.Tensor, options: TransferOptions, kwargs: dict[str, Any]
-    ) -> Loaded:
-        """2.5-D slices (a 2-D style image): an intensity content term seen from every orientation.
+        self,
+        content: Loaded,
+        tensor: torch.Tensor,
+        styles: list[Loaded],
+        options: TransferOptions,
+        kwargs: dict[str, Any],
+    ) -> Prepared:
+        """2.5-D slices (a 2-D style image): the harmonize recipe's intensity terms, slice-wise.
 
-        The 2-D net's content layers are axial slices only, which let the sagittal and coronal
-        views drift; the intensities themselves (``all/input``) hold all three. The result is kept
-        inside the content's automatic foreground (outside it the content is written back).
+        - An intensity content term seen from every orientation (``all/input``): the 2-D net's
+          content layers are axial slices only, which let the sagittal and coronal views drift.
+        - For one 2-D style image, the start and the content target are the content mapped
+          monotonically onto the image's grey-level distribution inside the mask
+          (:func:`~ndstyle.volume_quality.match_histogram`): tissue order and every boundary are
+          kept, the contrast becomes the painting's, and the result is written in the image's grey
+          levels (into the content's header). Otherwise the content's own units are kept.
+        - Every step is clamped to the range spanned by that start and the style image (or the
+          content's own range): no negative values, nothing beyond what the inputs span.
+        - Without ``--mask`` the result is kept inside the content's automatic foreground (outside
+          it the content is written back).
         """
         from ..extractors.volume import add_input_layer
-        from ..volume_quality import foreground
+        from ..volume_quality import foreground, match_histogram, value_bounds
 
         add_input_layer(kwargs["extractor"].base)
         if options.content_layers is None:
             kwargs["content_layers"] = ["all/input", "all/relu2_1"]
         if options.style_weight is None:
             kwargs["style_weight"] = SOLID_TEXTURE_STYLE_WEIGHT
-        if "mask" in content.meta:
-            return content
-        mask = foreground(content.meta["normalization"].inverse(tensor.double().numpy()))
-        full = resize(torch.from_numpy(mask.astype(np.float32))[None, None], content.meta["shape"])
-        return content.with_meta(mask=full[0, 0].numpy() > 0.5, composite_mask=mask, auto_mask=True)
+        c_raw = content.meta["normalization"].inverse(tensor.double().numpy())
+        if "mask" in kwargs:
+            mask = kwargs["mask"].numpy() > 0.5
+        else:
+            mask = foreground(c_raw)
+            full = resize(torch.from_numpy(mask.astype(np.float32))[None, None], content.meta["shape"])
+            content = content.with_meta(mask=full[0, 0].numpy() > 0.5, composite_mask=mask, auto_mask=True)
+        if len(styles) != 1 or not styles[0].meta.get("image2d"):
+            kwargs["value_range"] = (float(tensor.min()), float(tensor.max()))
+            return Prepared(content, tensor, [s.tensor for s in styles], kwargs)
+        s_raw = styles[0].meta["normalization"].inverse(styles[0].tensor.double().numpy())
+        norm = Normalization.fit(s_raw)
+        target = norm.forward(match_histogram(c_raw, s_raw, mask))
+        painting = norm.forward(s_raw)
+        kwargs["value_range"] = value_bounds(target, painting, mask)
+        start = torch.from_numpy(norm.forward(c_raw).astype(np.float32))
+        content = dataclasses.replace(content, tensor=start).with_meta(normalization=norm, harmonized=True)
+        as_tensor = torch.from_numpy
+        return Prepared(
+            content, as_tensor(target.astype(np.float32)), [as_tensor(painting.astype(np.float32))], kwargs
+        )
 
     def finish(self, output: torch.Tensor, prepared: Prepared, options: TransferOptions) -> torch.Tensor:
         """Outside an automatic foreground (2-D style path) the result is the content."""
