@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--tol", type=float, default=None, help="stylize's tol (default: the extractor's)")
+    parser.add_argument("--tol", type=float, default=None, help="stylize's tol (default: the recipe's)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -47,9 +47,10 @@ def main() -> None:
     cm, sm = grid(args.data / "mni_brain.nii.gz", n, True), grid(args.data / "colin_brain.nii.gz", n, True)
     start = time.perf_counter()
     plan = plan_volume_transfer(c, s, cm, sm)
+    options = {**VOLUME_RECIPE, **({} if args.tol is None else {"tol": args.tol})}
     res = stylize(plan.content, plan.style, extractor=recipe_extractor(), mask=plan.mask,
                   style_masks=[plan.style_mask], value_range=plan.bounds, progress=False,
-                  tol=args.tol, **VOLUME_RECIPE)  # type: ignore[arg-type]  # fmt: skip
+                  **options)  # type: ignore[arg-type]  # fmt: skip
     seconds = time.perf_counter() - start
     result = plan.normalization.inverse(res.output.double().numpy())
     scores = judge(c, [s], result, cm, style_masks=[sm])

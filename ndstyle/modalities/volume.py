@@ -437,7 +437,7 @@ class VolumeModality(Modality):
         extractor = kwargs["extractor"]
         if options.extractor in (None, "conv3d"):
             add_input_layer(extractor)
-            for name in ("content_layers", "style_layers", "style_weight"):
+            for name in ("content_layers", "style_layers", "style_weight", "tol"):
                 if name == "style_weight" and options.strength is not None:
                     continue  # the user's --strength sets the balance
                 if getattr(options, name) is None:
