@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import spatial_dims_of
-from .errors import ShapeError
+from .errors import OptionError, ShapeError
 
 _LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
@@ -492,13 +492,28 @@ class SampleTarget:
     sorted_channels: torch.Tensor | None = None
 
 
-def sample_target(features: torch.Tensor, *, presort: bool = False) -> SampleTarget:
-    """Keep a style's activations ``(1, C, *spatial)`` as float32 samples with equal weights.
+def sample_target(
+    features: torch.Tensor, *, presort: bool = False, mask: torch.Tensor | None = None
+) -> SampleTarget:
+    """Keep a style's activations ``(1, C, *spatial)`` as float32 samples.
 
-    ``presort`` also keeps each channel's sorted values (for :func:`quantile_matching_cost`
-    without directions).
+    Without ``mask`` every sample weighs the same (``presort`` then also keeps each channel's
+    sorted values, for :func:`quantile_matching_cost` without directions). ``mask`` ``(1, 1,
+    *spatial')`` (resized to the features' grid) weights each position: positions of weight 0 are
+    dropped, the others carry their weight's share of the mass (a region of the style).
     """
     flat = features.flatten(2).float()
+    if mask is not None:
+        weights = position_weights(features, mask)
+        assert weights is not None
+        w = weights[0, 0].to(flat.device)
+        keep = w > 0
+        if not bool(keep.any()):
+            raise OptionError("the style mask is empty at a style layer: no position has weight > 0")
+        w = w[keep]
+        if not bool(torch.allclose(w, w[:1].expand_as(w))):
+            return SampleTarget(flat[:, :, keep], (w / w.sum()).float(), False, None)
+        flat = flat[:, :, keep]
     n = flat.shape[-1]
     presorted = sort_rows(flat[0]) if presort else None
     return SampleTarget(flat, torch.full((n,), 1.0 / n, device=flat.device), True, presorted)

@@ -69,8 +69,12 @@ class StyleStatistic(nn.Module):
     #: can accumulate (see :func:`ndstyle.functional.moments`); sort-based statistics are not.
     additive: ClassVar[bool] = False
 
-    def target(self, features: torch.Tensor) -> Any:
-        """The target of one style's activations ``(1, C, *spatial)`` at one layer."""
+    def target(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> Any:
+        """The target of one style's activations ``(1, C, *spatial)`` at one layer.
+
+        ``mask`` ``(1, 1, *spatial')`` position weights (resized to the features' grid) restrict
+        the target to a region of the style.
+        """
         raise NotImplementedError
 
     def blend(self, targets: Sequence[Any], weights: Sequence[float]) -> Any:
@@ -105,8 +109,8 @@ class GramStyle(StyleStatistic):
     name = "gram"
     additive = True
 
-    def target(self, features: torch.Tensor) -> torch.Tensor:
-        return NF.gram_matrix(features, normalize=True)
+    def target(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return NF.gram_matrix(features, normalize=True, mask=mask)
 
     def blend(self, targets: Sequence[Any], weights: Sequence[float]) -> torch.Tensor:
         return NF.blend_grams([{"t": t} for t in targets], weights)["t"]
@@ -127,8 +131,8 @@ class MeanCovStyle(StyleStatistic):
     name = "mean-cov"
     additive = True
 
-    def target(self, features: torch.Tensor) -> NF.GaussianTarget:
-        return NF.GaussianTarget.from_moments(*NF.mean_covariance(features))
+    def target(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> NF.GaussianTarget:
+        return NF.GaussianTarget.from_moments(*NF.mean_covariance(features, mask=mask))
 
     def blend(self, targets: Sequence[Any], weights: Sequence[float]) -> NF.GaussianTarget:
         return NF.blend_gaussians(targets, weights)
@@ -148,8 +152,8 @@ class HistogramStyle(StyleStatistic):
 
     name = "histogram"
 
-    def target(self, features: torch.Tensor) -> NF.SampleTarget:
-        return NF.sample_target(features, presort=True)
+    def target(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> NF.SampleTarget:
+        return NF.sample_target(features, presort=True, mask=mask)
 
     def blend(self, targets: Sequence[Any], weights: Sequence[float]) -> NF.SampleTarget:
         return NF.blend_samples(targets, weights)
@@ -173,8 +177,8 @@ class SlicedWassersteinStyle(HistogramStyle):
 
     name = "sliced-wasserstein"
 
-    def target(self, features: torch.Tensor) -> NF.SampleTarget:
-        return NF.sample_target(features)
+    def target(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> NF.SampleTarget:
+        return NF.sample_target(features, mask=mask)
 
     def __init__(self, seed: int = 0, projections: int | None = None) -> None:
         super().__init__()
@@ -302,10 +306,13 @@ class PerceptualLoss(nn.Module):
             elif isinstance(self.statistic, GramStyle):
                 m = mask if mask is None or fold is None else fold(mask, k)
                 out[k] = NF.gram_matrix(v, normalize=True, mask=m).mean(0, keepdim=True)
-            else:
-                raise OptionError(
-                    "style masks and slice-folded styles need the Gram statistic (--style-statistic gram)"
+            else:  # the items' positions pooled into one distribution, weighted by the mask
+                m = mask if mask is None or fold is None else fold(mask, k)
+                weights = (
+                    None if m is None else NF.resize_mask(m, v.shape[2:]).expand(v.shape[0], 1, *v.shape[2:])
                 )
+                pooled = v.transpose(0, 1).reshape(1, v.shape[1], -1)
+                out[k] = self.statistic.target(pooled, None if weights is None else weights.reshape(1, 1, -1))
         return out
 
     @torch.no_grad()
