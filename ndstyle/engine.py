@@ -816,15 +816,8 @@ class _Run:
         record, tolerance and best iterate uses. It depends only on the level's inputs, so a
         resumed run uses the same factor.
         """
-        statistic = self.problem.loss.statistic
-        running = statistic.random_state()
-        if running is not None:  # random directions drawn from the seed, the run's own left alone
-            statistic.set_random_state(torch.Generator().manual_seed(int(self.problem.seed)).get_state())
-        try:
-            with torch.no_grad():
-                reference = float(self._cost(level, state, level.content, backward=False).total)
-        finally:
-            statistic.set_random_state(running)
+        with self.problem.loss.statistic.drawn_from(self.problem.seed), torch.no_grad():
+            reference = float(self._cost(level, state, level.content, backward=False).total)
         if not math.isfinite(reference) or reference <= 0.0 or reference >= 1.0:
             return 1.0
         return 1.0 / reference

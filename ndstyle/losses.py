@@ -98,6 +98,21 @@ class StyleStatistic(nn.Module):
     def set_random_state(self, state: torch.Tensor | None) -> None:
         """Restore a :meth:`random_state` (``None`` leaves the generator as it is)."""
 
+    @contextlib.contextmanager
+    def drawn_from(self, seed: int) -> Iterator[None]:
+        """Draw from ``seed`` inside (sliced-wasserstein's directions), leave the own sequence as it was.
+
+        Measurements made this way do not depend on the run's history, so a resumed run measures
+        like an uninterrupted one.
+        """
+        running = self.random_state()
+        if running is not None:
+            self.set_random_state(torch.Generator().manual_seed(int(seed)).get_state())
+        try:
+            yield
+        finally:
+            self.set_random_state(running)
+
     def forward(self, generated: torch.Tensor, target: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Same as :meth:`cost`."""
         return self.cost(generated, target, mask)
@@ -501,26 +516,19 @@ def calibrate_weights(
     texture = content_weight <= 0 or not loss.content_layers
 
     def style_at(start: torch.Tensor) -> tuple[float, float]:
-        # a random statistic (sliced-wasserstein) measures with directions drawn from ``seed`` and
-        # leaves its own sequence untouched: the weights do not depend on the run's history, so a
-        # resumed run calibrates like an uninterrupted one (tiled or not)
-        running = loss.statistic.random_state()
-        if running is not None:
-            loss.statistic.set_random_state(torch.Generator().manual_seed(int(seed)).get_state())
-        try:
+        with loss.statistic.drawn_from(seed):  # the weights do not depend on the run's history
             if measure is not None:
                 return measure(start, "style")
             x = start.detach().clone().requires_grad_(True)
             return _value_and_gradient(loss.style_cost(loss.features(x, list(loss.style_layer_weights))), x)
-        finally:
-            loss.statistic.set_random_state(running)
 
     style_value, style_gradient = (0.0, 0.0) if texture else style_at(content)
     if style_gradient <= 1e-12:  # texture synthesis, or a content that already has the style
         style_value, style_gradient = style_at(noise)
     content_value = content_gradient = 0.0
     if not texture and measure is not None:
-        content_value, content_gradient = measure(noise, "content")
+        with loss.statistic.drawn_from(seed):  # a tiled measure evaluates the statistic too
+            content_value, content_gradient = measure(noise, "content")
     elif not texture:
         y = noise.requires_grad_(True)
         feats = loss.features(y, loss.content_layers)

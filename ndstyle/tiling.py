@@ -500,8 +500,6 @@ class TiledCost:
         What :func:`ndstyle.losses.calibrate_weights` measures, without the whole input's activations.
         """
         weights = self.loss.content_weight, self.loss.style_weight, self.loss.tv_weight
-        # the content term draws no random directions (untiled it never evaluates the statistic)
-        running = self.loss.statistic.random_state() if term == "content" else None
         try:
             self.loss.content_weight = 1.0 if term == "content" else 0.0
             self.loss.style_weight = 1.0 if term == "style" else 0.0
@@ -509,8 +507,6 @@ class TiledCost:
             terms, grad = self.gradient(x.detach())
         finally:
             self.loss.content_weight, self.loss.style_weight, self.loss.tv_weight = weights
-            if running is not None:
-                self.loss.statistic.set_random_state(running)
         value = terms.content if term == "content" else terms.style
         return float(value), float(grad.float().norm())
 
