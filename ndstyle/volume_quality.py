@@ -152,7 +152,7 @@ def value_bounds(
 #: the 3 mm grids). No weight met the CT's texture target. ``tol`` 1e-3: each level stops once J
 #: fell by less than 0.1 % over 10 steps; on MNI152 -> Colin27 and -> CT at 77 voxels it stopped
 #: after 27 and 23 of 100 steps with J +0.04 % and +0.05 % and the same judges to 3 decimals, at
-#: 128^3 after 25 + 25 of 25 + 100 (J +0.03 %) (``benchmarks/volume_tol.py``, ``volume_128.py``).
+#: 128^3 after 25 + 25 of 25 + 100 (J +0.03 %) (``benchmarks/volume_settings.py``, ``volume_128.py``).
 VOLUME_RECIPE: dict[str, object] = {
     "content_layers": ("input", "relu1_1"),
     "style_layers": {"relu1_1": 1 / 3, "relu1_2": 1 / 3, "relu2_1": 1 / 3},
