@@ -1,7 +1,8 @@
-"""Which style weight should the volume recipe default to? The judges over a sweep, on real pairs.
+"""Which style statistic and weight should the volume recipe default to? The judges over a sweep.
 
 Runs ``ndstyle.transfer`` with the volume defaults (the harmonize recipe, both brain masks) and
-only ``style_weight`` changed, for each pair and weight, and keeps each result's judges (the
+only ``style_weight`` (and ``--style-loss``) changed, for each pair and weight, and keeps each
+result's judges (the
 ``--report`` of the written volume, in the inputs' own units). Needs the folder written by
 ``examples/volumes_data.py --out DATA``.
 
@@ -9,9 +10,10 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/volume_balance.py --data DATA --size 77 \\
         --pairs mni_t1:colin_t1 mni_t1:ct_head --weights 1 2 3 5 10 \\
-        --out benchmarks/results/volume_balance_77.json [--work OUT] [--table]
+        --out benchmarks/results/volume_balance_77.json [--style-loss gram] [--work OUT] [--table]
 
-Rows already in ``--out`` (same pair, size and weight) are kept and not run again.
+Rows already in ``--out`` (same pair, size, statistic and weight) are kept and not run again; rows
+without a ``style_loss`` were measured with the Gram (the default until 2026-12-02).
 """
 
 from __future__ import annotations
@@ -24,23 +26,28 @@ from pathlib import Path
 from typing import Any
 
 import ndstyle
+from ndstyle.volume_quality import VOLUME_RECIPE
 
 MASKS = {"mni_t1": "mni_brain", "colin_t1": "colin_brain", "ct_head": "ct_brain"}
 KEYS = ("class_dice", "rank_corr", "ssim", "in_range_fraction", "result_min", "result_max", "hist_ratio",
         "texture_ratio")  # fmt: skip
 
 
-def run_one(data: Path, work: Path, content: str, style: str, size: int, weight: float) -> dict[str, Any]:
-    """One transfer with the defaults but ``style_weight``; its judges and seconds."""
-    name = f"{content}_to_{style}_{size}_sw{weight:g}"
+def run_one(
+    data: Path, work: Path, content: str, style: str, size: int, weight: float, style_loss: str
+) -> dict[str, Any]:
+    """One transfer with the defaults but ``style_loss`` and ``style_weight``; its judges and seconds."""
+    name = f"{content}_to_{style}_{size}_{style_loss}_sw{weight:g}"
     start = time.perf_counter()
     res = ndstyle.transfer(data / f"{content}.nii.gz", data / f"{style}.nii.gz", work / f"{name}.nii.gz",
-                           overwrite=True, progress=False, size=size, seed=0, style_weight=weight,
+                           overwrite=True, progress=False, size=size, seed=0, style_loss=style_loss,
+                           style_weight=weight,
                            mask=data / f"{MASKS[content]}.nii.gz", style_mask=data / f"{MASKS[style]}.nii.gz",
                            report=work / f"{name}.report.json")  # fmt: skip
     seconds = time.perf_counter() - start
     report = dict(res.report or {})
-    row = {"pair": f"{content}->{style}", "size": size, "style_weight": weight, "content_weight": 1.0}
+    row = {"pair": f"{content}->{style}", "size": size, "style_loss": style_loss, "style_weight": weight,
+           "content_weight": 1.0}  # fmt: skip
     row.update({k: report[k] for k in KEYS})
     row["passes"] = report.get("passes")
     row["seconds"] = seconds
@@ -56,15 +63,21 @@ def moved(row: dict[str, Any]) -> bool:
     return bool(row["j_best"] < row["j_start"] * (1 - 1e-3))
 
 
+def statistic(row: dict[str, Any]) -> str:
+    """The row's style statistic (rows from before the option: the Gram)."""
+    return str(row.get("style_loss", "gram"))
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The rows as a markdown table."""
     head = (
-        "| pair | style weight | class Dice | rank corr | SSIM | in range | result range | hist ratio "
-        "| texture ratio | all pass | J start -> best | s |\n" + "|---" * 12 + "|\n"
+        "| pair | statistic | style weight | class Dice | rank corr | SSIM | in range | result range "
+        "| hist ratio | texture ratio | all pass | J start -> best | s |\n" + "|---" * 13 + "|\n"
     )
     lines = [
-        f"| {r['pair']} | {r['style_weight']:g} | {r['class_dice']:.3f} | {r['rank_corr']:.3f} | "
-        f"{r['ssim']:.3f} | {r['in_range_fraction']:.4f} | {r['result_min']:.0f}..{r['result_max']:.0f} | "
+        f"| {r['pair']} | {statistic(r)} | {r['style_weight']:g} | {r['class_dice']:.3f} | "
+        f"{r['rank_corr']:.3f} | {r['ssim']:.3f} | {r['in_range_fraction']:.4f} | "
+        f"{r['result_min']:.0f}..{r['result_max']:.0f} | "
         f"{r['hist_ratio']:.3f} | {r['texture_ratio']:.3f} | "
         f"{'yes' if r['passes'] and all(r['passes'].values()) else 'no'} | "
         f"{r['j_start']:.3g} -> {r['j_best']:.3g}{'' if moved(r) else ' (did not move)'} | "
@@ -80,13 +93,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=77)
     parser.add_argument("--pairs", nargs="+", default=["mni_t1:colin_t1", "mni_t1:ct_head"])
     parser.add_argument("--weights", nargs="+", type=float, default=[1.0, 2.0, 3.0, 5.0, 10.0])
+    parser.add_argument("--style-loss", default=str(VOLUME_RECIPE["style_loss"]), help="default: recipe's")
     parser.add_argument("--out", type=Path, required=True, help="JSON file (rows are added)")
     parser.add_argument("--work", type=Path, default=None, help="folder for the volumes (default: temporary)")
     parser.add_argument("--table", action="store_true", help="print --out's rows as markdown and stop")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = json.loads(args.out.read_text()) if args.out.exists() else []
     if args.table:
-        print(markdown(sorted(rows, key=lambda r: (r["pair"], r["size"], r["style_weight"]))))
+        print(markdown(sorted(rows, key=lambda r: (r["pair"], r["size"], statistic(r), r["style_weight"]))))
         return
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
@@ -94,10 +108,10 @@ def main() -> None:
         for pair in args.pairs:
             content, style = pair.split(":")
             for weight in args.weights:
-                done = {(r["pair"], r["size"], r["style_weight"]) for r in rows}
-                if (f"{content}->{style}", args.size, weight) in done:
+                done = {(r["pair"], r["size"], statistic(r), r["style_weight"]) for r in rows}
+                if (f"{content}->{style}", args.size, args.style_loss, weight) in done:
                     continue
-                rows.append(run_one(args.data, work, content, style, args.size, weight))
+                rows.append(run_one(args.data, work, content, style, args.size, weight, args.style_loss))
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(rows, indent=1) + "\n")
                 print(markdown(rows[-1:]).splitlines()[-1], flush=True)

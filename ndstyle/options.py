@@ -299,11 +299,12 @@ class TransferOptions:
             ),
         ),
     )
-    style_loss: str = _option(
-        "gram",
+    style_loss: str | None = _option(
+        None,
         OptionSpec(
             "style statistic (docs/style-losses.md)",
             choices=("gram", "mean-cov", "sliced-wasserstein", "histogram"),
+            default_text="gram; sliced-wasserstein for a volume styled by a volume (docs/volumes.md)",
         ),
     )
     tv_weight: float = _option(0.0, OptionSpec("gamma, total variation", short="-tw", check=number_in(0)))

@@ -412,7 +412,7 @@ class VolumeModality(Modality):
         themselves and the style layers are shallow (unless the options set them).
         """
         from ..extractors.volume import add_input_layer
-        from ..volume_quality import VOLUME_RECIPE, foreground, plan_volume_transfer
+        from ..volume_quality import RECIPE_STYLE_WEIGHTS, VOLUME_RECIPE, foreground, plan_volume_transfer
 
         c_raw = content.meta["normalization"].inverse(tensor.double().numpy())
         s_raw = style.meta["normalization"].inverse(style.tensor.double().numpy())
@@ -437,11 +437,17 @@ class VolumeModality(Modality):
         extractor = kwargs["extractor"]
         if options.extractor in (None, "conv3d"):
             add_input_layer(extractor)
-            for name in ("content_layers", "style_layers", "style_weight", "tol"):
+            for name in ("content_layers", "style_layers", "style_loss", "style_weight", "tol"):
                 if name == "style_weight" and options.strength is not None:
                     continue  # the user's --strength sets the balance
                 if getattr(options, name) is None:
                     kwargs[name] = VOLUME_RECIPE[name]
+            if "style_weight" in kwargs and options.style_weight is None:  # the statistic's own weight
+                statistic = str(kwargs.get("style_loss", options.style_loss))
+                weight = RECIPE_STYLE_WEIGHTS.get(statistic, VOLUME_RECIPE["style_weight"])
+                kwargs["style_weight"] = weight
+            if options.style_loss is None and options.style_weight is None:
+                _gram_where_only_the_gram_fits(kwargs, shape, tuple(plan.style.shape[1:]), options)
         return Prepared(content, plan.content, [plan.style], kwargs)
 
     def _read_style_mask(self, source: Any, style: Loaded) -> np.ndarray:
@@ -528,6 +534,54 @@ class VolumeModality(Modality):
             orientation=m["orientation"],
             working_grid=m["working_shape"],
         )
+
+
+def _gram_where_only_the_gram_fits(
+    kwargs: dict[str, Any], shape: tuple[int, ...], style_shape: tuple[int, ...], options: TransferOptions
+) -> None:
+    """Switch the recipe's sliced Wasserstein to its Gram form when only that fits ``--max-memory``.
+
+    The sorted statistic keeps every style layer whole (one float32 buffer per layer plus the sort's
+    workspace) even when the steps tile, so above some size (about 190^3 voxels in 8 GiB) it cannot
+    fit where the Gram, which tiles, still does. Rather than refusing a run the Gram form can do, the
+    recipe falls back to the Gram at its measured weight and says so in one line
+    (``kwargs`` ``(C, *spatial)`` grid ``shape``; the style's grid ``style_shape``).
+    """
+    from ..engine import resolve_device
+    from ..memory import memory_limit, plan_memory
+    from ..tiling import can_tile
+    from ..volume_quality import RECIPE_STYLE_WEIGHTS
+
+    net = kwargs["extractor"]
+    style_layers = list(kwargs["style_layers"])
+    layers = list(dict.fromkeys([*kwargs["content_layers"], *style_layers]))
+    max_memory = "auto" if options.max_memory is None else int(options.max_memory * 1024**3)
+    limit = memory_limit(max_memory, resolve_device(options.device or "auto"))
+
+    def fits(sorted_layers: list[str]) -> bool:
+        try:
+            plan_memory(
+                net,
+                shape,
+                layers,
+                limit=limit,
+                style_shapes=[style_shape],
+                can_tile=can_tile(net),
+                content_layers=list(kwargs["content_layers"]),
+                sorted_layers=sorted_layers,
+            )
+        except OptionError:
+            return False
+        return True
+
+    if not fits(style_layers) and fits([]):
+        logger.warning(
+            "volume recipe: sliced-wasserstein needs more than the memory allowed at %s voxels; "
+            "using the gram (style weight %g), which tiles",
+            "x".join(map(str, shape)),
+            RECIPE_STYLE_WEIGHTS["gram"],
+        )
+        kwargs.update(style_loss="gram", style_weight=RECIPE_STYLE_WEIGHTS["gram"])
 
 
 def _check_fits(extractor: Any, shape: tuple[int, ...], channels: int, options: TransferOptions) -> None:
