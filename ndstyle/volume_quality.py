@@ -147,12 +147,12 @@ def value_bounds(
 # -- the measured volume recipe (docs/volumes.md, benchmarks/volume_quality.py, volume_balance.py) --
 #: Options of :func:`ndstyle.stylize` for a 3-D style: an intensity term plus the first conv layer
 #: hold the anatomy, shallow style layers carry the local texture, matched as whole distributions
-#: (sliced Wasserstein, weight 0.3). Judged on the written volumes through ``ndstyle run`` (77
-#: voxels, 3 mm): MNI152 -> head CT Dice 0.865, texture ratio 0.763 (the Gram at its measured weight
-#: 2: 0.815 / 0.892, and no Gram weight reached texture 0.8: 5 gave 0.884 at Dice 0.70); MNI152 ->
-#: Colin27 0.920 / 0.761 (Gram 0.915 / 0.607); at 128 voxels (1 mm data) 0.960 / 0.691 in 237 s
-#: (docs/volumes.md, ``benchmarks/volume_settings.py``). ``tol`` 1e-3: each level stops once J fell
-#: by less than 0.1 % over 10 steps.
+#: (sliced Wasserstein, weight 0.3). Judged on the written volumes through ``ndstyle.transfer``
+#: (``benchmarks/volume_balance.py``, docs/volumes.md): at 77 voxels (3 mm) MNI152 -> head CT
+#: Dice 0.865, texture ratio 0.763 (the Gram at its weight 2: 0.815 / 0.892, and no Gram weight
+#: reached texture 0.8), MNI152 -> Colin27 0.920 / 0.761 (Gram 0.915 / 0.607); at 128 voxels
+#: (1 mm) 0.806 / 0.702 and 0.960 / 0.691 in 205 and 267 s. ``tol`` 1e-3: each level stops once J
+#: fell by less than 0.1 % over 10 steps.
 VOLUME_RECIPE: dict[str, object] = {
     "content_layers": ("input", "relu1_1"),
     "style_layers": {"relu1_1": 1 / 3, "relu1_2": 1 / 3, "relu2_1": 1 / 3},
