@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="folder from examples/volumes_data.py")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--size", type=int, default=77, help="working grid, longest axis (voxels)")
-    parser.add_argument("--painting-size", type=int, default=56)
+    parser.add_argument("--painting-size", type=int, default=64, help="working grid of mni_painting")
     parser.add_argument("--painting-steps", type=int, default=40)
     parser.add_argument("--painting", type=Path, default=STYLE)
     parser.add_argument("--style-weight", type=float, default=None, help="default: the recipe's")

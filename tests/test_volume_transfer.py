@@ -142,3 +142,30 @@ def test_2d_style_result_lies_in_the_paintings_grey_levels(
     inside = result[mask == 1]
     assert inside.min() >= grey.min() - 1e-3 and inside.max() <= grey.max() + 1e-3
     assert np.array_equal(result[mask == 0], data[mask == 0])
+
+
+def test_2d_style_path_takes_shallow_style_layers_unless_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The painting path: SOLID_TEXTURE_STYLE_LAYERS on every orientation; --style-layers wins."""
+    import dataclasses
+
+    from PIL import Image
+
+    from ndstyle.modalities.volume import MODALITY, SOLID_TEXTURE_STYLE_LAYERS
+    from ndstyle.options import TransferOptions
+
+    three_blocks = ConvNdExtractor.random(2, 3, widths=(4, 8, 8), pooling="max", seed=3)
+    monkeypatch.setattr(V, "default_2d_extractor", lambda: three_blocks)
+    content, style = _pair(12)
+    nib.Nifti1Image((content[0].numpy() * 200).astype(np.int16), np.eye(4)).to_filename(tmp_path / "c.nii.gz")
+    Image.fromarray((style[0, :, :, 0].numpy() * 255).astype(np.uint8)).save(tmp_path / "s.png")
+    options = TransferOptions(size=12)
+    loaded = MODALITY.load(tmp_path / "c.nii.gz", options)
+    painting = MODALITY.load_style(tmp_path / "s.png", loaded, options)
+    prepared = MODALITY.prepare(loaded, [painting], options)
+    axes = prepared.kwargs["extractor"].slice_axes
+    assert set(axes) == {"axial", "coronal", "sagittal"}
+    assert prepared.kwargs["style_layers"] == [f"{a}/{n}" for a in axes for n in SOLID_TEXTURE_STYLE_LAYERS]
+    given = dataclasses.replace(options, style_layers=["axial/relu1_2"])
+    assert "style_layers" not in MODALITY.prepare(loaded, [painting], given).kwargs

@@ -39,6 +39,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 #: Style weight of the 2-D-style (slices, VGG) path with its intensity content term; measured in
 #: docs/volumes.md (T1 + painting).
 SOLID_TEXTURE_STYLE_WEIGHT = 1e-6
+#: Style layers of that path (each on the slices of every orientation, equal weights): VGG's
+#: shallow layers only. Against ``relu1_1``..``relu5_1`` they kept more anatomy at the same texture
+#: distance on every grid measured, at 0.6x the CPU time (docs/volumes.md, benchmarks/volume_painting.py).
+SOLID_TEXTURE_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 #: Slices per axis and step of the 2.5-D ``slices`` extractor for the style cost (seeded random
 #: subset, a new one every step; the ``all/`` content layers see every slice). Measured in
 #: docs/volumes.md (T1 + painting).
@@ -347,6 +351,8 @@ class VolumeModality(Modality):
 
         - An intensity content term seen from every orientation (``all/input``): the 2-D net's
           content layers are axial slices only, which let the sagittal and coronal views drift.
+        - Shallow style layers (:data:`SOLID_TEXTURE_STYLE_LAYERS` of the 2-D net, those it has, on
+          every slice orientation) and :data:`SOLID_TEXTURE_STYLE_WEIGHT`, unless the options set them.
         - For one 2-D style image, the start and the content target are the content mapped
           monotonically onto the image's grey-level distribution inside the mask
           (:func:`~ndstyle.volume_quality.match_histogram`): tissue order and every boundary are
@@ -360,9 +366,13 @@ class VolumeModality(Modality):
         from ..extractors.volume import add_input_layer
         from ..volume_quality import foreground, match_histogram, value_bounds
 
-        add_input_layer(kwargs["extractor"].base)
+        extractor = kwargs["extractor"]
+        add_input_layer(extractor.base)
         if options.content_layers is None:
             kwargs["content_layers"] = ["all/input", "all/relu2_1"]
+        shallow = [n for n in SOLID_TEXTURE_STYLE_LAYERS if n in extractor.base.layer_names]
+        if options.style_layers is None and shallow:
+            kwargs["style_layers"] = [f"{axis}/{n}" for axis in extractor.slice_axes for n in shallow]
         if options.style_weight is None:
             kwargs["style_weight"] = SOLID_TEXTURE_STYLE_WEIGHT
         c_raw = content.meta["normalization"].inverse(tensor.double().numpy())
