@@ -551,11 +551,12 @@ def _gram_where_only_the_gram_fits(
 ) -> None:
     """Switch the recipe's sliced Wasserstein to its Gram form when only that fits ``--max-memory``.
 
-    The sorted statistic keeps every style layer whole (one float32 buffer per layer plus the sort's
-    workspace) even when the steps tile, so above some size (about 190^3 voxels in 8 GiB) it cannot
-    fit where the Gram, which tiles, still does. Rather than refusing a run the Gram form can do, the
-    recipe falls back to the Gram at its measured weight and says so in one line
-    (``kwargs`` ``(C, *spatial)`` grid ``shape``; the style's grid ``style_shape``).
+    The sorted statistic keeps every style layer whole (one float32 buffer per layer plus the
+    sort's workspace) even when the steps tile, so at large sizes (the recipe at 256^3: about
+    20.7 GiB against 13.7 GiB for the Gram, untiled) it cannot fit where the Gram, which tiles,
+    still does. Rather than refusing a run the Gram form can do, the recipe falls back to the Gram
+    at its measured weight (or the given ``--strength``) and says so in one line (``kwargs``: the
+    run's keywords; ``shape``: the content's working grid; ``style_shape``: the style's).
     """
     from ..engine import resolve_device
     from ..memory import memory_limit, plan_memory
@@ -591,7 +592,9 @@ def _gram_where_only_the_gram_fits(
             "x".join(map(str, shape)),
             RECIPE_STYLE_WEIGHTS["gram"],
         )
-        kwargs.update(style_loss="gram", style_weight=RECIPE_STYLE_WEIGHTS["gram"])
+        kwargs["style_loss"] = "gram"
+        if options.strength is None:  # a given --strength keeps setting the balance
+            kwargs["style_weight"] = RECIPE_STYLE_WEIGHTS["gram"]
 
 
 def _check_fits(extractor: Any, shape: tuple[int, ...], channels: int, options: TransferOptions) -> None:
