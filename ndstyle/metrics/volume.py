@@ -24,10 +24,10 @@
 - the style's region (its mask, else its Otsu foreground) loses its far-out voxels
   (:func:`~ndstyle.volume_quality.inlier_mask`, Tukey's 3 IQR fence), exactly as the volume recipe
   does before it takes the style's statistics: the partial-volume skull-base bone and sinus air
-  inside a CT brain mask (4 % of its voxels at 3 mm, -174..261 HU against 4..42 HU for the rest)
-  are not part of the brain's texture, and with them in the style's Gram the judge asked the result
-  for bone specks that the recipe (bounded to the style's tissue range) rightly never makes. A
-  T1 brain mask keeps every voxel; a 2-D style image is used whole;
+  inside a CT brain mask (4 % of its voxels at 3 mm on a 77^3 grid, -174..261 HU against 4..42 HU
+  for the rest) are not part of the brain's texture, and with them in the style's Gram the judge
+  asked the result for bone specks that the recipe (bounded to the style's tissue range) rightly
+  never makes. A T1 brain mask keeps every voxel; a 2-D style image is used whole;
 - ``passes``: the targets of issue 15 (Dice >= 0.8, rank >= 0.85, all voxels in range, hist_ratio
   <= 0.5, texture_ratio <= 0.8).
 
