@@ -202,6 +202,7 @@ def stylize(
     strength: float | None = None,
     tol: float | None = None,
     tile: int | Sequence[int] | None = None,
+    mask_interior: bool = False,
 ) -> StyleTransferResult:
     r"""Neural style transfer (Gatys et al. 2015) on 1-D, 2-D or 3-D inputs.
 
@@ -252,6 +253,10 @@ def stylize(
         max_memory: the memory limit of :func:`ndstyle.memory.plan_memory` in bytes (or ``"8G"``...);
             ``"auto"``: the device's memory; ``None``: no check. A run over the limit gets a
             shorter L-BFGS history (said in one logged line) or is refused before allocating.
+        mask_interior: with ``mask`` or ``style_masks``, take each style layer's statistics only at
+            positions whose receptive field lies inside the mask, so no feature that straddles a
+            mask's edge (and sees the untouched or filled voxels beyond it) is matched; see
+            :class:`~ndstyle.losses.PerceptualLoss` and docs/volumes.md.
         style_loss: the style statistic: ``"gram"`` (the seeds'), ``"mean-cov"``,
             ``"sliced-wasserstein"`` (random directions seeded by ``seed``) or ``"histogram"``
             (see :data:`ndstyle.losses.STYLE_LOSSES` and ``docs/style-losses.md``).
@@ -536,6 +541,7 @@ def _build_loss(a: Mapping[str, Any], net: FeatureExtractor, precision: str) -> 
         autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
         style_loss=a["style_loss"],
         seed=a["seed"],
+        mask_interior=bool(a.get("mask_interior", False)),
     )
 
 

@@ -116,6 +116,34 @@ def resize_mask(mask: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return F.interpolate(mask, size=tuple(int(n) for n in size), mode="area")
 
 
+def erode_mask(mask: torch.Tensor, radius: Sequence[int]) -> torch.Tensor:
+    """``mask`` ``(B, 1, *spatial)`` minus a border of ``radius[d]`` positions along each axis ``d``.
+
+    A position keeps the smallest weight within ``radius`` of it (a separable minimum filter, any
+    number of spatial axes); positions beyond the array's edge count as 0, so a position keeps its
+    weight only when every input it reads lies inside the mask. Used to take style statistics only
+    where a layer's receptive field lies inside the mask (``PerceptualLoss(mask_interior=True)``).
+    """
+    out = mask
+    dims = mask.dim() - 2
+    pools = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+    if dims not in pools or len(radius) != dims:
+        raise ShapeError(
+            f"erode_mask needs (B, 1, *spatial) with 1-3 axes and one radius per axis, got "
+            f"{tuple(mask.shape)} and {tuple(radius)}"
+        )
+    for d, r in enumerate(radius):
+        if r < 1:
+            continue
+        pad = [0, 0] * dims
+        pad[2 * (dims - 1 - d)] = pad[2 * (dims - 1 - d) + 1] = int(r)
+        kernel = [1] * dims
+        kernel[d] = 2 * int(r) + 1
+        # min filter = -max(-m); the padding's 0 weight makes the array's edge count as outside
+        out = -pools[dims](-F.pad(out, pad, value=0.0), kernel_size=kernel, stride=1)
+    return out
+
+
 def content_cost(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Content cost :math:`\frac{1}{4CN}\sum(a^{(C)}-a^{(G)})^2`, averaged over the batch.
 

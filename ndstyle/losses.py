@@ -249,6 +249,13 @@ class PerceptualLoss(nn.Module):
             ``"sliced-wasserstein"``, ``"histogram"`` (see :data:`STYLE_LOSSES`) or a
             :class:`StyleStatistic`.
         seed: seeds the random projections of ``"sliced-wasserstein"``.
+        mask_interior: with masks, take each style layer's statistics only at the positions whose
+            receptive field lies inside the mask (the content's and each style's): features that
+            straddle the mask's edge see what lies outside it (the untouched voxels around the
+            content, the filled background around the style), and matching them paints a rim
+            inside the border. Needs an extractor whose geometry is known (convolutions, pooling
+            and pointwise layers; :func:`ndstyle.tiling.geometry`). Where the interior would keep
+            under 5 % of a mask's weight (small inputs, deep layers) that layer keeps the whole mask.
 
     """
 
@@ -264,6 +271,7 @@ class PerceptualLoss(nn.Module):
         autocast_dtype: torch.dtype | None = None,
         style_loss: str | StyleStatistic = "gram",
         seed: int = 0,
+        mask_interior: bool = False,
     ) -> None:
         super().__init__()
         self.statistic = build_style_statistic(style_loss, seed=seed)
@@ -279,6 +287,33 @@ class PerceptualLoss(nn.Module):
         self.content_targets: dict[str, torch.Tensor] = {}
         self.style_targets: dict[str, Any] = {}
         self.mask: torch.Tensor | None = None
+        self.layer_masks: dict[str, torch.Tensor | None] = {}
+        self.mask_interior = mask_interior
+        self._reaches: Mapping[str, tuple[int, ...]] = {}
+        if mask_interior:
+            from .tiling import geometry, why_not_tileable  # tiling builds on this module
+
+            reason = why_not_tileable(extractor)
+            if reason is not None:
+                raise OptionError(
+                    f"mask_interior needs an extractor whose receptive fields are known: {reason}"
+                )
+            self._reaches = geometry(extractor, list(self.style_layer_weights)).reaches
+
+    def region(self, mask: torch.Tensor | None, layer: str) -> torch.Tensor | None:
+        """The position weights ``(B, 1, *spatial)`` of style layer ``layer`` for an input ``mask``.
+
+        ``mask`` itself, or with :attr:`mask_interior` its positions whose receptive field at
+        ``layer`` lies inside it (on the input's grid; resized to the layer's by the statistic).
+        """
+        if mask is None or not self.mask_interior:
+            return mask
+        inner = NF.erode_mask(mask, self._reaches[layer])
+        return inner if float(inner.sum()) >= 0.05 * float(mask.sum()) else mask
+
+    def layer_mask(self, layer: str) -> torch.Tensor | None:
+        """The generated input's position weights at style layer ``layer`` (see :meth:`set_mask`)."""
+        return self.layer_masks.get(layer, self.mask)
 
     @contextlib.contextmanager
     def _autocast(self, device: torch.device) -> Iterator[None]:
@@ -316,13 +351,14 @@ class PerceptualLoss(nn.Module):
         fold = getattr(self.extractor, "fold_mask", None)  # 2.5-D slices: a mask folded like them
         out: dict[str, Any] = {}
         for k, v in feats.items():
-            if mask is None and v.shape[0] == 1:
+            region = self.region(mask, k)
+            if region is None and v.shape[0] == 1:
                 out[k] = self.statistic.target(v)
             elif isinstance(self.statistic, GramStyle):
-                m = mask if mask is None or fold is None else fold(mask, k)
+                m = region if region is None or fold is None else fold(region, k)
                 out[k] = NF.gram_matrix(v, normalize=True, mask=m).mean(0, keepdim=True)
             else:  # the items' positions pooled into one distribution, weighted by the mask
-                m = mask if mask is None or fold is None else fold(mask, k)
+                m = region if region is None or fold is None else fold(region, k)
                 weights = (
                     None if m is None else NF.resize_mask(m, v.shape[2:]).expand(v.shape[0], 1, *v.shape[2:])
                 )
@@ -359,6 +395,11 @@ class PerceptualLoss(nn.Module):
     def set_mask(self, mask: torch.Tensor | None) -> None:
         """Restrict the style statistics of the generated input to a region ``(1, 1, *spatial)``."""
         self.mask = mask
+        self.layer_masks = (
+            {layer: self.region(mask, layer) for layer in self.style_layer_weights}
+            if self.mask_interior and mask is not None
+            else {}
+        )
 
     def forward(self, x: torch.Tensor) -> CostTerms:
         """Evaluate the cost of ``x`` ``(1, C, *spatial)``."""
@@ -395,11 +436,12 @@ class PerceptualLoss(nn.Module):
                 m = fold(self.mask, layer)
                 total = total + weight * self.statistic.cost(feats[layer], self.style_targets[layer], m)
             return total
-        if isinstance(self.statistic, GramStyle):  # the seeds' path, unchanged
+        if isinstance(self.statistic, GramStyle) and not self.layer_masks:  # the seeds' path, unchanged
             return NF.layered_style_cost(feats, self.style_targets, self.style_layer_weights, mask=self.mask)
         total = torch.zeros((), dtype=torch.float32, device=next(iter(feats.values())).device)
         for layer, weight in self.style_layer_weights.items():
-            total = total + weight * self.statistic.cost(feats[layer], self.style_targets[layer], self.mask)
+            cost = self.statistic.cost(feats[layer], self.style_targets[layer], self.layer_mask(layer))
+            total = total + weight * cost
         return total
 
 

@@ -376,6 +376,14 @@ class TransferOptions:
             default_text="none",
         ),
     )
+    mask_interior: bool = _option(
+        False,
+        OptionSpec(
+            "with --mask or --style-mask: take the style statistics only where a layer's receptive field "
+            "lies inside the masks, so no feature straddling a mask's edge is matched (docs/volumes.md)",
+            check=_check_bool,
+        ),
+    )
     # long runs
     max_memory: float | None = _option(
         None,

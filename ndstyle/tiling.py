@@ -23,6 +23,7 @@ are refused with :class:`~ndstyle.errors.OptionError`.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -58,12 +59,15 @@ class Geometry:
             multiple of ``stride``).
         stride: the total stride of the deepest layer (tile origins are multiples of it).
         strides: ``{layer: stride per axis}`` for every layer used.
+        reaches: ``{layer: input positions per axis}`` that a position of the layer reads on
+            either side (half its receptive field; not rounded to the stride).
 
     """
 
     halo: tuple[int, ...]
     stride: tuple[int, ...]
     strides: Mapping[str, tuple[int, ...]]
+    reaches: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
 
 
 def why_not_tileable(extractor: FeatureExtractor) -> str | None:
@@ -104,6 +108,7 @@ def geometry(extractor: FeatureExtractor, layers: Sequence[str]) -> Geometry:
     deepest = max(names.index(n) for n in layers)
     reach, jump = [0] * dims, [1] * dims
     strides: dict[str, tuple[int, ...]] = {}
+    reaches: dict[str, tuple[int, ...]] = {}
     for name in names[: deepest + 1]:
         module = extractor.layers[name]
         if isinstance(module, (nn.modules.conv._ConvNd, *_POOLS)):
@@ -116,8 +121,9 @@ def geometry(extractor: FeatureExtractor, layers: Sequence[str]) -> Geometry:
                 reach[d] += max(padding[d], span - padding[d]) * jump[d]
                 jump[d] *= stride[d]
         strides[name] = tuple(jump)
+        reaches[name] = tuple(reach)
     halo = tuple(math.ceil(r / j) * j for r, j in zip(reach, jump, strict=True))
-    return Geometry(halo=halo, stride=tuple(jump), strides=strides)
+    return Geometry(halo=halo, stride=tuple(jump), strides=strides, reaches=reaches)
 
 
 def tile_with_halo(
@@ -425,9 +431,10 @@ class TiledCost:
         self.geometry = geometry(loss.extractor, loss.layers)
         self.tiles = tiles(self.shape, tile, self.geometry)
         self.full = _feature_shapes(loss.extractor, loss.layers, self.shape)
+        regions = {layer: loss.layer_mask(layer) for layer in loss.style_layer_weights}
         self.mask_weights = {
-            layer: NF.resize_mask(loss.mask, self.full[layer]) if loss.mask is not None else None
-            for layer in loss.style_layer_weights
+            layer: None if region is None else NF.resize_mask(region, self.full[layer])
+            for layer, region in regions.items()
         }
         self.content_targets = [self._content_targets(content, t) for t in self.tiles]
         statistic_of(loss)  # refuse early
