@@ -14,6 +14,7 @@ the volume recipe and by the judges in :mod:`ndstyle.metrics.volume`:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,41 @@ def foreground(volume: np.ndarray) -> np.ndarray:
     return np.asarray(mask if filled is None else filled, dtype=bool)
 
 
+def histogram_map(
+    source: np.ndarray,
+    reference: np.ndarray,
+    source_mask: np.ndarray | None = None,
+    reference_mask: np.ndarray | None = None,
+    quantiles: int = 1024,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The monotone map of :func:`match_histogram`, to apply to any array of ``source``'s channels.
+
+    Fitted on ``source`` ``(C, *spatial)`` inside ``source_mask`` and ``reference``
+    ``(C, *spatial_r)`` inside ``reference_mask``; the returned function maps ``(C, *any)``
+    float64 intensities (e.g. the content at its full resolution) channel by channel.
+    """
+    source = np.asarray(source, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    levels = np.linspace(0.0, 1.0, quantiles)
+    pieces: list[tuple[np.ndarray, np.ndarray]] = []
+    for c in range(source.shape[0]):
+        src = source[c] if source_mask is None else source[c][source_mask]
+        ref = reference[c] if reference_mask is None else reference[c][reference_mask]
+        # np.interp needs increasing x: merge tied quantiles by averaging their targets
+        keys, inverse = np.unique(np.quantile(src, levels), return_inverse=True)
+        targets = np.bincount(inverse, weights=np.quantile(ref, levels)) / np.bincount(inverse)
+        pieces.append((keys, targets))
+
+    def apply(values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        out = np.empty_like(values)
+        for c, (keys, targets) in enumerate(pieces):
+            out[c] = float(targets[0]) if keys.size == 1 else np.interp(values[c], keys, targets)
+        return out
+
+    return apply
+
+
 def match_histogram(
     source: np.ndarray,
     reference: np.ndarray,
@@ -75,38 +111,33 @@ def match_histogram(
         float64 array shaped like ``source``.
 
     """
-    source = np.asarray(source, dtype=np.float64)
-    reference = np.asarray(reference, dtype=np.float64)
-    levels = np.linspace(0.0, 1.0, quantiles)
-    out = np.empty_like(source)
-    for c in range(source.shape[0]):
-        src = source[c] if source_mask is None else source[c][source_mask]
-        ref = reference[c] if reference_mask is None else reference[c][reference_mask]
-        src_q = np.quantile(src, levels)
-        ref_q = np.quantile(ref, levels)
-        # np.interp needs increasing x: merge ties by averaging their targets
-        keys, inverse = np.unique(src_q, return_inverse=True)
-        targets = np.bincount(inverse, weights=ref_q) / np.bincount(inverse)
-        if keys.size == 1:
-            out[c] = float(targets[0])
-        else:
-            out[c] = np.interp(source[c], keys, targets)
-    return out
+    return histogram_map(source, reference, source_mask, reference_mask, quantiles)(source)
 
 
-def fill_outside(volume: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``volume`` ``(C, *spatial)`` with the voxels outside ``mask`` set to the lowest value inside.
+def fill_outside(volume: np.ndarray, mask: np.ndarray, within: np.ndarray | None = None) -> np.ndarray:
+    """``volume`` ``(C, *spatial)`` with the voxels outside ``mask`` replaced.
 
     The style's statistics are taken inside its mask, but a network's receptive field near the
     mask's border still sees outside it: bone around a CT brain (1000 HU against 0-80 HU) or scalp
-    fat around a T1 brain would leak into the Gram matrices. Filling outside with the darkest tissue
-    value makes the style's surroundings like the content's (whose outside is mapped to the style's
-    lowest value by :func:`match_histogram`).
+    fat around a T1 brain would leak into the statistics. Voxels outside ``within`` (default:
+    ``mask``) take the lowest value inside ``mask``, the darkest tissue, making the style's
+    surroundings like the content's (whose outside :func:`match_histogram` maps to the style's
+    lowest value). Voxels inside ``within`` but outside ``mask`` (far-out specks that
+    :func:`inlier_mask` dropped from a brain mask: skull-base bone, sinus air) take the value of
+    the nearest voxel of ``mask``, so the tissue around them stays tissue and the mask keeps no holes.
     """
     volume = np.asarray(volume, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    within = mask if within is None else np.asarray(within, dtype=bool) | mask
     out = volume.copy()
+    holes = within & ~mask
+    if holes.any():
+        index = ndimage.distance_transform_edt(~mask, return_distances=False, return_indices=True)
+        nearest = tuple(np.asarray(i)[holes] for i in index)
+        for c in range(volume.shape[0]):
+            out[c][holes] = volume[c][nearest]
     for c in range(volume.shape[0]):
-        out[c][~mask] = volume[c][mask].min()
+        out[c][~within] = volume[c][mask].min()
     return out
 
 
@@ -212,17 +243,20 @@ def plan_volume_transfer(
     from .modalities.volume import Normalization
 
     cm = foreground(content) if content_mask is None else np.asarray(content_mask, dtype=bool)
-    sm = foreground(style) if style_mask is None else np.asarray(style_mask, dtype=bool)
-    sm = inlier_mask(style, sm, STYLE_INLIER_FENCE)
+    region = foreground(style) if style_mask is None else np.asarray(style_mask, dtype=bool)
+    sm = inlier_mask(style, region, STYLE_INLIER_FENCE)
     norm = Normalization.fit(style[:, sm])
     target = norm.forward(match_histogram(content, style, cm, sm))
-    normalised_style = norm.forward(fill_outside(style, sm))
+    # far-out specks take their nearest tissue's value, so the style region keeps no holes (whose
+    # edges would erode a receptive-field interior to nothing: the CT brain at 3 mm keeps 1.6 % of
+    # its inlier mask 5 voxels in, 24 % of the brain mask)
+    normalised_style = norm.forward(fill_outside(style, sm, within=region))
     bounds = value_bounds(target, normalised_style, cm, sm)
     return VolumePlan(
         content=torch.from_numpy(target.astype(np.float32)),
         style=torch.from_numpy(normalised_style.astype(np.float32)),
         mask=torch.from_numpy(cm.astype(np.float32)),
-        style_mask=torch.from_numpy(sm.astype(np.float32)),
+        style_mask=torch.from_numpy(region.astype(np.float32)),
         bounds=bounds,
         normalization=norm,
     )
@@ -243,6 +277,7 @@ __all__ = [
     "VolumePlan",
     "fill_outside",
     "foreground",
+    "histogram_map",
     "inlier_mask",
     "match_histogram",
     "otsu_threshold",

@@ -143,6 +143,63 @@ def test_recipe_weights_each_statistic_with_its_measured_weight(
     assert seen["style_weight"] == weight
 
 
+def test_recipe_runs_with_the_users_own_layers(tmp_path: Path) -> None:
+    """``--style-layers``/``--content-layers`` given: the recipe's memory check reads them (it
+    raised KeyError when only the recipe's own layers were looked up)."""
+    import ndstyle
+
+    content, style = DATA / "mni_t1_crop32.nii.gz", DATA / "colin_t1_crop32.nii.gz"
+    res = ndstyle.transfer(content, style, tmp_path / "o.nii.gz",
+                           style_layers=["relu1_1", "relu1_2"], content_layers=["input"], steps=1, scales=1,
+                           progress=False)  # fmt: skip
+    assert res.path is not None and res.path.exists()
+
+
+@pytest.mark.parametrize("spatial_dims", [1, 2, 3])
+def test_far_out_voxels_inside_the_style_region_take_their_nearest_tissue_value(spatial_dims: int) -> None:
+    from ndstyle.volume_quality import fill_outside
+
+    rng = np.random.default_rng(0)
+    shape = (12,) * spatial_dims
+    volume = rng.normal(30.0, 3.0, size=(1, *shape))
+    region = np.zeros(shape, dtype=bool)
+    region[(slice(2, 10),) * spatial_dims] = True
+    speck = (5,) * spatial_dims
+    volume[(0, *speck)] = 1000.0  # bone inside a brain mask
+    tissue = region.copy()
+    tissue[speck] = False
+    filled = fill_outside(volume, tissue, within=region)
+    neighbour = (0, 6, *speck[1:])
+    assert filled[(0, *speck)] in {volume[(0, *n)] for n in _neighbours(speck)}
+    assert filled[neighbour] == volume[neighbour]  # tissue untouched
+    assert (filled[0][~region] == volume[0][tissue].min()).all()  # outside: the darkest tissue
+    assert np.array_equal(fill_outside(volume, tissue), np.where(tissue, volume, volume[0][tissue].min()))
+
+
+def _neighbours(index: tuple[int, ...]) -> list[tuple[int, ...]]:
+    out = []
+    for axis in range(len(index)):
+        for step in (-1, 1):
+            n = list(index)
+            n[axis] += step
+            out.append(tuple(n))
+    return out
+
+
+def test_the_recipe_style_region_keeps_no_holes_where_far_out_voxels_were() -> None:
+    """The CT-like case: bone specks inside the style's brain mask are replaced, not cut out, so
+    the region a receptive field must lie in is the whole brain mask."""
+    content, style = _load("mni_t1")[None], _load("colin_t1")[None].copy()
+    mask, style_mask = _load("mni_brain") > 0, _load("colin_brain") > 0
+    inside = np.argwhere(style_mask)
+    specks = inside[:: max(1, len(inside) // 20)]
+    style[(0, *specks.T)] = 10 * style.max()
+    plan = plan_volume_transfer(content, style, mask, style_mask)
+    assert torch.equal(plan.style_mask > 0.5, torch.from_numpy(style_mask))
+    lo, hi = plan.bounds
+    assert float(plan.style[0][torch.from_numpy(style_mask)].max()) <= hi
+
+
 def test_provenance(tmp_path: Path) -> None:
     img = nib.load(DATA / "mni_t1_crop32.nii.gz")
     header = mark_header(img.header.copy())

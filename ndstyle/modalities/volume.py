@@ -564,8 +564,10 @@ def _gram_where_only_the_gram_fits(
     from ..volume_quality import RECIPE_STYLE_WEIGHTS
 
     net = kwargs["extractor"]
-    style_layers = list(kwargs["style_layers"])
-    layers = list(dict.fromkeys([*kwargs["content_layers"], *style_layers]))
+    # the recipe's layers unless the user chose them (then they are in ``options``, not ``kwargs``)
+    style_layers = list(kwargs.get("style_layers") or options.style_layers or [])
+    content_layers = list(kwargs.get("content_layers") or options.content_layers or [])
+    layers = list(dict.fromkeys([*content_layers, *style_layers]))
     max_memory = "auto" if options.max_memory is None else int(options.max_memory * 1024**3)
     limit = memory_limit(max_memory, resolve_device(options.device or "auto"))
 
@@ -578,7 +580,7 @@ def _gram_where_only_the_gram_fits(
                 limit=limit,
                 style_shapes=[style_shape],
                 can_tile=can_tile(net),
-                content_layers=list(kwargs["content_layers"]),
+                content_layers=content_layers,
                 sorted_layers=sorted_layers,
             )
         except OptionError:
