@@ -9,6 +9,8 @@ options, ndstyle version, judges' measures) and a radiological preview PNG.
 2. ``mni_to_ct``: MNI152 T1 in the style of the head CT (brain masks on both sides).
 3. ``mni_painting``: MNI152 T1 with a 2-D painting as style (slice-wise VGG, a random subset of
    slices per axis and step; the brain mask folded with the slices, the outside kept).
+4. ``mni_to_colin_interior`` (not run unless asked): as 1. with ``mask_interior=True``, the style
+   statistics taken only where a layer's receptive field lies inside the brain masks.
 
 Usage: ``python examples/volumes_mri.py --data DATA --out OUT [--size 77] [--runs mni_to_colin]
 [--style-weight W]``
@@ -83,6 +85,10 @@ def main() -> None:
     for name in args.runs:
         if name == "mni_to_colin":
             measures[name] = run_3d(args.data, args.out, "mni_t1", "colin_t1", args.size, name, **extra)
+        elif name == "mni_to_colin_interior":
+            measures[name] = run_3d(
+                args.data, args.out, "mni_t1", "colin_t1", args.size, name, mask_interior=True, **extra
+            )
         elif name == "mni_to_ct":
             measures[name] = run_3d(args.data, args.out, "mni_t1", "ct_head", args.size, name, **extra)
         elif name == "mni_painting":
