@@ -162,3 +162,24 @@ def test_a_huge_declared_volume_is_refused_before_reading(tmp_path: Path) -> Non
     with pytest.raises(InputFileError, match=r"huge.nii.*declares a volume of shape \(20000, 20000, 20000\)"):
         MODALITY.load(path, _args(max_memory=1.0))
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(("style_voxels", "style_mm"), [(40, 1.0), (80, 0.5), (20, 2.0)])
+def test_a_style_volume_is_resampled_to_the_contents_voxel_size(
+    tmp_path: Path, style_voxels: int, style_mm: float
+) -> None:
+    """A 40 mm style cube lands on 20 voxels of the content's 2 mm working grid, whatever its own
+    voxel size, so its texture is matched at its size in millimetres (not stretched to --size)."""
+    rng = np.random.default_rng(0)
+    content_path, style_path = tmp_path / "c.nii.gz", tmp_path / "s.nii.gz"
+    nib.Nifti1Image(rng.random((32, 32, 24)).astype(np.float32), np.diag([2.0, 2.0, 2.0, 1.0])).to_filename(
+        content_path
+    )
+    cube = rng.random((style_voxels,) * 3).astype(np.float32)
+    nib.Nifti1Image(cube, np.diag([style_mm] * 3 + [1.0])).to_filename(style_path)
+    content = MODALITY.load(content_path, _args())
+    assert tuple(content.tensor.shape[1:]) == (32, 32, 24)
+    style = MODALITY.load_style(style_path, content, _args())
+    assert tuple(style.tensor.shape[1:]) == (20, 20, 20)
+    coarser = MODALITY.load(content_path, _args(size=16))  # 4 mm voxels: the style follows
+    assert tuple(MODALITY.load_style(style_path, coarser, _args(size=16)).tensor.shape[1:]) == (10, 10, 10)

@@ -8,7 +8,9 @@ voxels of the content are copied, hence bit-identical.
 
 Working representation: intensities are normalised per channel (percentile window or z-score,
 exactly invertible), and the volume is resampled to a near-isotropic working grid whose longest
-axis is ``--size`` voxels; the result is resampled back to the content's grid. 4-D inputs
+axis is ``--size`` voxels; the result is resampled back to the content's grid. A 3-D style is
+resampled to the content's working voxel size (in millimetres, from both headers), whatever its
+field of view, so that its texture is matched at its physical scale. 4-D inputs
 ``(X, Y, Z, C)`` are treated as channels (e.g. multi-echo or multi-contrast stacks); 5-D and more
 are rejected. A 2-D image (``.png``/``.jpg``/...) given as style becomes a depth-1 volume and the
 transfer uses the 2.5-D ``slices`` extractor, whose statistics of every slice orientation then
@@ -182,6 +184,13 @@ def read_image_as_slice(path: Path) -> np.ndarray:
     return grey[None, None]
 
 
+def working_spacing(volume: Loaded) -> float:
+    """The voxel size (mm) of a loaded volume's near-isotropic working grid."""
+    meta = volume.meta
+    extent = max(n * max(float(z), 1e-6) for n, z in zip(meta["shape"], meta["zooms"], strict=True))
+    return extent / max(meta["working_shape"])
+
+
 def working_shape(shape: tuple[int, ...], zooms: tuple[float, ...], size: int | None) -> tuple[int, ...]:
     """Near-isotropic grid covering the same field of view, longest axis ``size`` voxels.
 
@@ -228,11 +237,22 @@ class VolumeModality(Modality):
         """A content (or, with ``content``, a style) from a file or a ``nibabel`` image."""
         if content is not None:
             return self._style(source, content, options)
+        return self._read(source, options)
+
+    def _read(self, source: Any, options: TransferOptions | None, spacing: float | None = None) -> Loaded:
+        """A volume on its working grid: longest axis ``--size`` voxels, or ``spacing`` mm per voxel."""
         img, data = read_nifti(source, memory_budget(options))
         norm = self._normalize(data, options)
         zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-        shape = working_shape(data.shape[1:], zooms, options.size if options is not None else None)
-        check_working_size(shape, data.shape[0], options, f"--size {options.size if options else None}")
+        if spacing is None:
+            size = options.size if options is not None else None
+            what = f"--size {size}"
+        else:  # a style at the content's voxel size: its texture keeps its size in millimetres
+            extent = max(n * max(z, 1e-6) for n, z in zip(data.shape[1:], zooms, strict=True))
+            size = max(2, round(extent / spacing))
+            what = f"the style at the content's working voxel size ({spacing:.3g} mm)"
+        shape = working_shape(data.shape[1:], zooms, size)
+        check_working_size(shape, data.shape[0], options, what)
         tensor = torch.from_numpy(norm.forward(data).astype(np.float32))
         work = resize(tensor[None], shape)[0].contiguous()
         meta = {
@@ -254,7 +274,7 @@ class VolumeModality(Modality):
 
     def _style(self, path: Any, content: Loaded, options: TransferOptions | None) -> Loaded:
         if not isinstance(path, (str, Path)) or _suffix(Path(path)) not in IMAGE_SUFFIXES:
-            style = self.from_object(path, options)
+            style = self._read(path, options, spacing=working_spacing(content))
             if style.tensor.shape[0] != content.tensor.shape[0]:
                 raise ShapeError(
                     f"style {str(path)!r} has {style.tensor.shape[0]} channel(s) but the content has "
