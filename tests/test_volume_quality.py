@@ -269,3 +269,30 @@ def test_transfer_defaults_run_the_recipe_with_masks_and_report(tmp_path: Path) 
             steps=1,
             progress=False,
         )
+
+
+def test_the_previews_result_row_shows_what_is_written_outside_the_mask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The written volume keeps the content outside ``--mask``; so does the preview's result row
+    (it showed the histogram-matched content there, a grey frame around a skull-stripped brain)."""
+    import ndstyle
+    import ndstyle.volume_preview as preview
+
+    seen: list = []
+    real = preview.save_volume_preview
+
+    def capture(path: Path, rows: list, title: str | None = None) -> Path:
+        seen.extend(rows)
+        return real(path, rows, title)
+
+    monkeypatch.setattr(preview, "save_volume_preview", capture)
+    ndstyle.transfer(DATA / "mni_t1_crop32.nii.gz", DATA / "colin_t1_crop32.nii.gz", tmp_path / "o.nii.gz",
+                     mask=DATA / "mni_brain_crop32.nii.gz", style_mask=DATA / "colin_brain_crop32.nii.gz",
+                     preview=tmp_path / "o.png", steps=2, scales=1, progress=False)  # fmt: skip
+    content, result = np.asarray(seen[0].data)[0], np.asarray(seen[-1].data)[0]
+    outside = _load("mni_brain") == 0  # the crops are on their working grid already
+    assert result.shape == outside.shape
+    assert np.allclose(result[outside], content[outside])
+    assert not np.allclose(result[~outside], content[~outside])
+    assert (tmp_path / "o.png").is_file()

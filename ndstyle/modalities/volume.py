@@ -531,14 +531,16 @@ class VolumeModality(Modality):
         """Radiological orthogonal slices of content, each style and the result, in their own units.
 
         See :mod:`ndstyle.volume_preview`: reoriented to the closest canonical axes, labelled, one
-        robust intensity window per row; a 2-D style image is drawn as it is.
+        robust intensity window per row; a 2-D style image is drawn as it is. Outside the mask the
+        result row shows the content, as the written volume has it (:func:`write_like`).
         """
         from ..volume_preview import PreviewRow, save_volume_preview
 
         norm = content.meta["normalization"]
         shape = tuple(content.tensor.shape[1:])
         affine = _grid_affine(content.meta["image"].affine, content.meta["shape"], shape)
-        rows = [PreviewRow("content", norm.inverse(content.tensor.double().numpy()), affine)]
+        original = norm.inverse(content.tensor.double().numpy())
+        rows = [PreviewRow("content", original, affine)]
         for i, s in enumerate(styles):
             title = "style" if len(styles) == 1 else f"style {i + 1}"
             values = s.meta["normalization"].inverse(s.tensor.double().numpy())
@@ -548,6 +550,11 @@ class VolumeModality(Modality):
                 s_affine = _grid_affine(s.meta["image"].affine, s.meta["shape"], tuple(s.tensor.shape[1:]))
                 rows.append(PreviewRow(title, values, s_affine))
         out = norm.inverse(resize(result[None].float(), shape)[0].double().numpy())
+        mask = content.meta.get("mask")
+        if mask is not None:
+            full = torch.from_numpy(np.asarray(mask, dtype=np.float32))[None, None]
+            inside = resize(full, shape)[0, 0].numpy() > 0.5
+            out = np.where(inside[None], out, original)
         rows.append(PreviewRow("result (stylised)", out, affine))
         save_volume_preview(path, rows)
 
