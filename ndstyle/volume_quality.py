@@ -180,11 +180,13 @@ def value_bounds(
 #: hold the anatomy, shallow style layers carry the local texture, matched as whole distributions
 #: (sliced Wasserstein, weight 0.3). Judged on the written volumes through ``ndstyle.transfer``
 #: (``benchmarks/volume_balance.py``, docs/volumes.md): at 77 voxels (3 mm) MNI152 -> head CT
-#: Dice 0.865, texture ratio 0.763 (0.873 / 0.754 since the style region keeps no holes,
-#: ``volume_mask_interior_77.json``; the Gram at its weight 2: 0.815 / 0.892, and no Gram weight
-#: reached texture 0.8), MNI152 -> Colin27 0.920 / 0.761 (Gram 0.915 / 0.607); at 128 voxels
-#: (1 mm) 0.806 / 0.702 and 0.960 / 0.691 in 205 and 267 s. ``tol`` 1e-3: each level stops once J
-#: fell by less than 0.1 % over 10 steps.
+#: Dice 0.865, texture ratio 0.763 when chosen (the Gram at its weight 2: 0.815 / 0.892, and no
+#: Gram weight reached texture 0.8), MNI152 -> Colin27 0.920 / 0.761 (Gram 0.915 / 0.607). With
+#: the style region without holes and the style at the content's voxel size (2026-12-02,
+#: ``volume_mask_interior_77.json``): CT 0.879 / 0.708, Colin27 0.930 / 0.676; on the 1 mm data
+#: at 96 / 128 voxels CT 0.870 / 0.578 (84 s) and 0.861 / 0.630 (264 s), Colin27 at 128 voxels
+#: 0.954 / 0.704 (265 s). ``tol`` 1e-3: each level stops once J fell by less than 0.1 % over 10
+#: steps.
 VOLUME_RECIPE: dict[str, object] = {
     "content_layers": ("input", "relu1_1"),
     "style_layers": {"relu1_1": 1 / 3, "relu1_2": 1 / 3, "relu2_1": 1 / 3},
