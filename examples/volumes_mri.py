@@ -11,6 +11,8 @@ options, ndstyle version, judges' measures) and a radiological preview PNG.
    slices per axis and step; the brain mask folded with the slices, the outside kept).
 4. ``mni_to_colin_interior`` (not run unless asked): as 1. with ``mask_interior=True``, the style
    statistics taken only where a layer's receptive field lies inside the brain masks.
+5. ``colin_to_ct_background`` (not run unless asked): the whole-head Colin27 T1 in the style of the
+   CT with ``outside="background"``: the CT's air around a brain in CT values, one set of units.
 
 Usage: ``python examples/volumes_mri.py --data DATA --out OUT [--size 77] [--runs mni_to_colin]
 [--style-weight W]``
@@ -88,6 +90,10 @@ def main() -> None:
         elif name == "mni_to_colin_interior":
             measures[name] = run_3d(
                 args.data, args.out, "mni_t1", "colin_t1", args.size, name, mask_interior=True, **extra
+            )
+        elif name == "colin_to_ct_background":
+            measures[name] = run_3d(
+                args.data, args.out, "colin_t1", "ct_head", args.size, name, outside="background", **extra
             )
         elif name == "mni_to_ct":
             measures[name] = run_3d(args.data, args.out, "mni_t1", "ct_head", args.size, name, **extra)

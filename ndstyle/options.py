@@ -550,6 +550,16 @@ class TransferOptions:
             default_text="the style's automatic (Otsu) foreground",
         ),
     )
+    outside: str = _option(
+        "content",
+        OptionSpec(
+            "what a volume styled by a volume holds outside --mask (or the automatic foreground): the "
+            "content as it was, or the style's background (its 1st percentile: air for a CT), so that a "
+            "cross-modality result is in the style's units throughout (docs/volumes.md)",
+            group="volume",
+            choices=("content", "background"),
+        ),
+    )
     vol_recipe: str = _option(
         "harmonize",
         OptionSpec(

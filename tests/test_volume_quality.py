@@ -296,3 +296,53 @@ def test_the_previews_result_row_shows_what_is_written_outside_the_mask(
     assert np.allclose(result[outside], content[outside])
     assert not np.allclose(result[~outside], content[~outside])
     assert (tmp_path / "o.png").is_file()
+
+
+def test_outside_background_writes_the_styles_background_around_the_same_result(tmp_path: Path) -> None:
+    """``--outside background``: outside the mask the style's 1st percentile (its air or background),
+    inside exactly the default run's voxels; the report counts it in range."""
+    import ndstyle
+
+    content, style = DATA / "mni_t1_crop32.nii.gz", DATA / "colin_t1_crop32.nii.gz"
+    masks = {"mask": DATA / "mni_brain_crop32.nii.gz", "style_mask": DATA / "colin_brain_crop32.nii.gz"}
+    runs = {}
+    for outside in ("content", "background"):
+        out = tmp_path / f"{outside}.nii.gz"
+        res = ndstyle.transfer(content, style, out, outside=outside, report=True, steps=2, scales=1,
+                               progress=False, **masks)  # fmt: skip
+        runs[outside] = (np.asarray(nib.load(out).dataobj), res.report or {})
+    inside = _load("mni_brain") > 0
+    kept, _ = runs["content"]
+    filled, report = runs["background"]
+    assert np.array_equal(filled[inside], kept[inside])
+    background = np.rint(np.percentile(_load("colin_t1"), 1))
+    assert np.all(filled[~inside] == background)
+    assert np.array_equal(kept[~inside], _load("mni_t1")[~inside])
+    assert report["in_range_fraction"] == 1.0
+
+
+def test_outside_background_needs_a_style_volume(tmp_path: Path) -> None:
+    import ndstyle
+    from ndstyle.errors import OptionError
+
+    painting = Path(ndstyle.__file__).parent / "data" / "starry_night.jpg"
+    with pytest.raises(OptionError, match="--outside background needs one 3-D style volume"):
+        ndstyle.transfer(DATA / "mni_t1_crop32.nii.gz", painting, tmp_path / "o.nii.gz", outside="background",
+                         steps=1, scales=1, progress=False)  # fmt: skip
+    assert not (tmp_path / "o.nii.gz").exists()
+
+
+def test_outside_background_leaves_no_ramp_inside_the_mask_when_the_grid_is_resampled(tmp_path: Path) -> None:
+    """Working grid != the file's grid (``--size``): the style's background (far below the brain's
+    values) must not be interpolated into the mask's border voxels."""
+    import ndstyle
+
+    out = tmp_path / "o.nii.gz"
+    content, style = DATA / "mni_t1_crop32.nii.gz", DATA / "colin_t1_crop32.nii.gz"
+    ndstyle.transfer(content, style, out, outside="background",
+                     mask=DATA / "mni_brain_crop32.nii.gz", style_mask=DATA / "colin_brain_crop32.nii.gz",
+                     size=24, steps=2, scales=1, progress=False)  # fmt: skip
+    written = np.asarray(nib.load(out).dataobj, dtype=np.float64)
+    inside = _load("mni_brain") > 0
+    style = _load("colin_t1")[_load("colin_brain") > 0]
+    assert written[inside].min() >= np.percentile(style, 0) - 1  # no background values in the brain

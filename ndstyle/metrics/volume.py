@@ -9,7 +9,8 @@
 - ``ssim``: structural similarity (3-D, 7-voxel box windows) inside the mask, each image scaled to
   its own 1st..99th percentile window;
 - ``in_range_fraction``: fraction of all result voxels within ``[range_low, range_high]``, the range
-  spanned by the content and the style (inside its mask);
+  spanned by the content and the style (inside its mask); outside the content's mask the style's
+  whole range counts too (its background, written there with ``--outside background``);
   ``negative_fraction`` where the content has no negative values (MR);
 - ``hist_result`` / ``hist_content``: 1-D Wasserstein distance of the result's (content's)
   intensities inside the mask to the style's inside its foreground, in units of the style's
@@ -178,6 +179,21 @@ def _grams(
     return sums
 
 
+def _in_range_fraction(
+    result: np.ndarray, mask: np.ndarray, span: tuple[float, float], style_span: tuple[float, float]
+) -> float:
+    """Fraction of ``result`` ``(C, *spatial)`` voxels within ``span``.
+
+    Outside ``mask`` the span is widened by ``style_span`` (the style's whole range: its background
+    may be written there).
+    """
+    lo, hi = span
+    wide_lo, wide_hi = min(lo, style_span[0]), max(hi, style_span[1])
+    inside = (result >= lo - 1e-6) & (result <= hi + 1e-6)
+    outside = (result >= wide_lo - 1e-6) & (result <= wide_hi + 1e-6)
+    return float(np.mean(np.where(mask[None], inside, outside)))
+
+
 def _receptive_radii(net: Any) -> dict[str, int]:
     """Half-width of each layer's receptive field (voxels of the input)."""
     radius, stride, out = 0, 1, {}
@@ -296,7 +312,7 @@ def judge(
         "range_high": hi,
         "result_min": float(r.min()),
         "result_max": float(r.max()),
-        "in_range_fraction": float(np.mean((r >= lo - 1e-6) & (r <= hi + 1e-6))),
+        "in_range_fraction": _in_range_fraction(r, m, (lo, hi), (float(s.min()), float(s.max()))),
     }
     if c.min() >= 0:
         out["negative_fraction"] = float(np.mean(r < 0))

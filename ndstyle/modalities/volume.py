@@ -353,7 +353,15 @@ class VolumeModality(Modality):
             run_content = run_content.with_meta(mask=mask)
             m = torch.from_numpy(mask.astype(np.float32))[None, None]
             kwargs["mask"] = resize(m, shape)[0, 0].clamp(0, 1)
-        if options.vol_recipe == "harmonize" and not hasattr(extractor, "slice_axes") and len(styles) == 1:
+        harmonize = (
+            options.vol_recipe == "harmonize" and not hasattr(extractor, "slice_axes") and len(styles) == 1
+        )
+        if options.outside == "background" and not harmonize:
+            raise OptionError(
+                "--outside background needs one 3-D style volume with --vol-recipe harmonize (it writes "
+                "the style's background around a result in the style's units)"
+            )
+        if harmonize:
             return self._harmonize(run_content, tensor, styles[0], options, kwargs)
         if options.vol_recipe == "harmonize" and hasattr(extractor, "slice_axes"):
             return self._solid_texture(run_content, tensor, styles, options, kwargs)
@@ -418,7 +426,12 @@ class VolumeModality(Modality):
         )
 
     def finish(self, output: torch.Tensor, prepared: Prepared, options: TransferOptions) -> torch.Tensor:
-        """Outside an automatic foreground (2-D style path) the result is the content."""
+        """Outside an automatic foreground (2-D style path) the result is the content.
+
+        ``--outside background`` is applied by the writer on the content's own grid
+        (:func:`write_like`), not here: blended into the working grid, the background would be
+        interpolated into the mask's border voxels when the result is resampled back.
+        """
         mask = prepared.content.meta.get("composite_mask")
         if mask is None:
             return output
@@ -463,6 +476,10 @@ class VolumeModality(Modality):
         content = dataclasses.replace(content, tensor=start).with_meta(
             normalization=plan.normalization, harmonized=True, style_masks=[style_mask]
         )
+        if options.outside == "background":  # the style's air (CT) or background (MR), per channel
+            content = content.with_meta(
+                outside_value=np.percentile(s_raw.reshape(s_raw.shape[0], -1), 1, axis=1)
+            )
         kwargs.update(mask=plan.mask.reshape(shape), style_masks=[plan.style_mask], value_range=plan.bounds)
         extractor = kwargs["extractor"]
         if options.extractor in (None, "conv3d"):
@@ -511,6 +528,7 @@ class VolumeModality(Modality):
             content,
             as_float32=bool(options is not None and options.float32),
             mask=content.meta.get("mask"),
+            outside_value=content.meta.get("outside_value"),
         )
         provenance = content.meta.get("provenance")
         if provenance is not None:
@@ -554,7 +572,9 @@ class VolumeModality(Modality):
         if mask is not None:
             full = torch.from_numpy(np.asarray(mask, dtype=np.float32))[None, None]
             inside = resize(full, shape)[0, 0].numpy() > 0.5
-            out = np.where(inside[None], out, original)
+            fill = content.meta.get("outside_value")
+            written = original if fill is None else np.asarray(fill, dtype=np.float64).reshape(-1, 1, 1, 1)
+            out = np.where(inside[None], out, written)
         rows.append(PreviewRow("result (stylised)", out, affine))
         save_volume_preview(path, rows)
 
@@ -672,15 +692,18 @@ def write_like(
     *,
     as_float32: bool = False,
     mask: np.ndarray | None = None,
+    outside_value: np.ndarray | None = None,
 ) -> None:
     """Write ``result`` on the content's grid with a copy of its header.
 
     The result is resampled back to the content's shape, mapped back to intensities with the
     exact inverse of the normalisation, converted to raw on-disk values (inverse of
     ``scl_slope``/``scl_inter``), rounded and clipped for integer dtypes; raw content voxels are
-    copied where ``mask`` is false. Header and extensions are written byte for byte except the
-    fields nibabel must update (dtype with ``as_float32``) and ``descrip``, which marks the data
-    as stylised (:func:`ndstyle.volume_provenance.mark_header`).
+    copied where ``mask`` is false, or with ``outside_value`` (one intensity per channel, e.g. the
+    style's background for ``--outside background``) that value, converted like the result.
+    Header and extensions are written byte for byte except the fields nibabel must update (dtype
+    with ``as_float32``) and ``descrip``, which marks the data as stylised
+    (:func:`ndstyle.volume_provenance.mark_header`).
     """
     from nibabel.openers import ImageOpener
 
@@ -711,7 +734,17 @@ def write_like(
         keep = ~mask
         if raw.ndim == 4:
             keep = keep[..., None].repeat(raw.shape[3], axis=3)
-        raw[keep] = original.astype(raw.dtype)[keep]
+        if outside_value is None:
+            raw[keep] = original.astype(raw.dtype)[keep]
+        else:
+            fill = np.asarray(outside_value, dtype=np.float64).reshape(-1)
+            fill_raw = fill.astype(np.float32) if as_float32 else (fill - inter) / slope
+            if dtype.kind in "iu":
+                info = np.iinfo(dtype)
+                fill_raw = np.clip(np.rint(fill_raw), info.min, info.max)
+            per_channel = fill_raw.astype(dtype)
+            filled = np.broadcast_to(per_channel if raw.ndim == 4 else per_channel[0], raw.shape)
+            raw[keep] = filled[keep]
     if as_float32:
         header.set_data_dtype(dtype)
         header["scl_slope"], header["scl_inter"] = np.nan, np.nan
