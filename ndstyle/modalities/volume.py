@@ -715,20 +715,25 @@ def write_like(
     slope = float(getattr(img.dataobj, "slope", 1.0))  # in-memory images hold plain arrays
     inter = float(getattr(img.dataobj, "inter", 0.0))
     header = (img.header if as_float32 else content.meta.get("disk_header", img.header)).copy()
+    dtype: np.dtype[Any]
     if as_float32:
         dtype = np.dtype(np.float32)
-        raw: np.ndarray = values.astype(np.float32)
         slope, inter = 1.0, 0.0
         original = np.asarray(img.dataobj, dtype=np.float64)
     else:
         dtype = img.get_data_dtype()
-        raw = (values - inter) / slope
-        if dtype.kind in "iu":
-            info = np.iinfo(dtype)
-            raw = np.clip(np.rint(raw), info.min, info.max)
-        raw = raw.astype(dtype)
         dataobj = img.dataobj
         original = np.asanyarray(dataobj.get_unscaled() if hasattr(dataobj, "get_unscaled") else dataobj)
+
+    def on_disk(intensities: np.ndarray) -> np.ndarray:
+        """Intensities as raw values of the file's dtype (inverse scaling, integers rounded, clipped)."""
+        raw_values = (intensities - inter) / slope
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            raw_values = np.clip(np.rint(raw_values), info.min, info.max)
+        return raw_values.astype(dtype)
+
+    raw = on_disk(values)
     raw = np.moveaxis(raw, 0, 3) if original.ndim == 4 else raw.reshape(original.shape)
     if mask is not None:
         keep = ~mask
@@ -737,12 +742,7 @@ def write_like(
         if outside_value is None:
             raw[keep] = original.astype(raw.dtype)[keep]
         else:
-            fill = np.asarray(outside_value, dtype=np.float64).reshape(-1)
-            fill_raw = fill.astype(np.float32) if as_float32 else (fill - inter) / slope
-            if dtype.kind in "iu":
-                info = np.iinfo(dtype)
-                fill_raw = np.clip(np.rint(fill_raw), info.min, info.max)
-            per_channel = fill_raw.astype(dtype)
+            per_channel = on_disk(np.asarray(outside_value, dtype=np.float64).reshape(-1))
             filled = np.broadcast_to(per_channel if raw.ndim == 4 else per_channel[0], raw.shape)
             raw[keep] = filled[keep]
     if as_float32:
