@@ -541,7 +541,7 @@ def _build_loss(a: Mapping[str, Any], net: FeatureExtractor, precision: str) -> 
         autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
         style_loss=a["style_loss"],
         seed=a["seed"],
-        mask_interior=bool(a.get("mask_interior", False)),
+        mask_interior=a["mask_interior"],
     )
 
 

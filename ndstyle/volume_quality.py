@@ -14,7 +14,6 @@ the volume recipe and by the judges in :mod:`ndstyle.metrics.volume`:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,41 +55,6 @@ def foreground(volume: np.ndarray) -> np.ndarray:
     return np.asarray(mask if filled is None else filled, dtype=bool)
 
 
-def histogram_map(
-    source: np.ndarray,
-    reference: np.ndarray,
-    source_mask: np.ndarray | None = None,
-    reference_mask: np.ndarray | None = None,
-    quantiles: int = 1024,
-) -> Callable[[np.ndarray], np.ndarray]:
-    """The monotone map of :func:`match_histogram`, to apply to any array of ``source``'s channels.
-
-    Fitted on ``source`` ``(C, *spatial)`` inside ``source_mask`` and ``reference``
-    ``(C, *spatial_r)`` inside ``reference_mask``; the returned function maps ``(C, *any)``
-    float64 intensities (e.g. the content at its full resolution) channel by channel.
-    """
-    source = np.asarray(source, dtype=np.float64)
-    reference = np.asarray(reference, dtype=np.float64)
-    levels = np.linspace(0.0, 1.0, quantiles)
-    pieces: list[tuple[np.ndarray, np.ndarray]] = []
-    for c in range(source.shape[0]):
-        src = source[c] if source_mask is None else source[c][source_mask]
-        ref = reference[c] if reference_mask is None else reference[c][reference_mask]
-        # np.interp needs increasing x: merge tied quantiles by averaging their targets
-        keys, inverse = np.unique(np.quantile(src, levels), return_inverse=True)
-        targets = np.bincount(inverse, weights=np.quantile(ref, levels)) / np.bincount(inverse)
-        pieces.append((keys, targets))
-
-    def apply(values: np.ndarray) -> np.ndarray:
-        values = np.asarray(values, dtype=np.float64)
-        out = np.empty_like(values)
-        for c, (keys, targets) in enumerate(pieces):
-            out[c] = float(targets[0]) if keys.size == 1 else np.interp(values[c], keys, targets)
-        return out
-
-    return apply
-
-
 def match_histogram(
     source: np.ndarray,
     reference: np.ndarray,
@@ -111,7 +75,23 @@ def match_histogram(
         float64 array shaped like ``source``.
 
     """
-    return histogram_map(source, reference, source_mask, reference_mask, quantiles)(source)
+    source = np.asarray(source, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    levels = np.linspace(0.0, 1.0, quantiles)
+    out = np.empty_like(source)
+    for c in range(source.shape[0]):
+        src = source[c] if source_mask is None else source[c][source_mask]
+        ref = reference[c] if reference_mask is None else reference[c][reference_mask]
+        src_q = np.quantile(src, levels)
+        ref_q = np.quantile(ref, levels)
+        # np.interp needs increasing x: merge ties by averaging their targets
+        keys, inverse = np.unique(src_q, return_inverse=True)
+        targets = np.bincount(inverse, weights=ref_q) / np.bincount(inverse)
+        if keys.size == 1:
+            out[c] = float(targets[0])
+        else:
+            out[c] = np.interp(source[c], keys, targets)
+    return out
 
 
 def fill_outside(volume: np.ndarray, mask: np.ndarray, within: np.ndarray | None = None) -> np.ndarray:
@@ -280,7 +260,6 @@ __all__ = [
     "VolumePlan",
     "fill_outside",
     "foreground",
-    "histogram_map",
     "inlier_mask",
     "match_histogram",
     "otsu_threshold",

@@ -184,11 +184,15 @@ def read_image_as_slice(path: Path) -> np.ndarray:
     return grey[None, None]
 
 
+def field_of_view(shape: tuple[int, ...], zooms: tuple[float, ...]) -> list[float]:
+    """Extent (mm) of a grid of ``shape`` voxels of size ``zooms`` along each axis."""
+    return [n * max(float(z), 1e-6) for n, z in zip(shape, zooms, strict=True)]
+
+
 def working_spacing(volume: Loaded) -> float:
     """The voxel size (mm) of a loaded volume's near-isotropic working grid."""
     meta = volume.meta
-    extent = max(n * max(float(z), 1e-6) for n, z in zip(meta["shape"], meta["zooms"], strict=True))
-    return extent / max(meta["working_shape"])
+    return max(field_of_view(meta["shape"], meta["zooms"])) / max(meta["working_shape"])
 
 
 def working_shape(shape: tuple[int, ...], zooms: tuple[float, ...], size: int | None) -> tuple[int, ...]:
@@ -200,7 +204,7 @@ def working_shape(shape: tuple[int, ...], zooms: tuple[float, ...], size: int | 
             :data:`DEFAULT_SIZE`.
 
     """
-    extent = [n * max(float(z), 1e-6) for n, z in zip(shape, zooms, strict=True)]
+    extent = field_of_view(shape, zooms)
     spacing = min(max(float(z), 1e-6) for z in zooms)
     longest = max(extent) / spacing
     target = size if size is not None else min(DEFAULT_SIZE, round(longest))
@@ -248,8 +252,7 @@ class VolumeModality(Modality):
             size = options.size if options is not None else None
             what = f"--size {size}"
         else:  # a style at the content's voxel size: its texture keeps its size in millimetres
-            extent = max(n * max(z, 1e-6) for n, z in zip(data.shape[1:], zooms, strict=True))
-            size = max(2, round(extent / spacing))
+            size = max(2, round(max(field_of_view(data.shape[1:], zooms)) / spacing))
             what = f"the style at the content's working voxel size ({spacing:.3g} mm)"
         shape = working_shape(data.shape[1:], zooms, size)
         check_working_size(shape, data.shape[0], options, what)
