@@ -333,12 +333,15 @@ def test_outside_background_needs_a_style_volume(tmp_path: Path) -> None:
 
 
 def test_outside_background_leaves_no_ramp_inside_the_mask_when_the_grid_is_resampled(tmp_path: Path) -> None:
-    """Working grid != the file's grid (``--size``): the style's background (far below the brain's
-    values) must not be interpolated into the mask's border voxels."""
+    """Working grid != the file's grid (``--size``): the style's background (air, far below the
+    brain's values) must not be interpolated into the mask's border voxels."""
     import ndstyle
 
     out = tmp_path / "o.nii.gz"
-    content, style = DATA / "mni_t1_crop32.nii.gz", DATA / "colin_t1_crop32.nii.gz"
+    content, style = DATA / "mni_t1_crop32.nii.gz", tmp_path / "style_in_air.nii.gz"
+    colin = nib.load(DATA / "colin_t1_crop32.nii.gz")
+    in_air = np.where(_load("colin_brain") > 0, _load("colin_t1"), -1000.0).astype(np.float32)
+    nib.Nifti1Image(in_air, colin.affine).to_filename(style)
     ndstyle.transfer(content, style, out, outside="background",
                      mask=DATA / "mni_brain_crop32.nii.gz", style_mask=DATA / "colin_brain_crop32.nii.gz",
                      size=24, steps=2, scales=1, progress=False)  # fmt: skip
