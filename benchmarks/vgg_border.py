@@ -25,6 +25,7 @@ from ndstyle.demo import CONTENT, STYLE
 from ndstyle.extractors import build_extractor
 from ndstyle.extractors.vgg import PADDING_MODES
 from ndstyle.losses import PerceptualLoss
+from ndstyle.metrics.image import distance_to_border
 
 
 def skimage_file(name: str) -> Path:
@@ -53,16 +54,9 @@ def square(path: str | Path, size: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float() / 255
 
 
-def distance_to_border(n: int) -> torch.Tensor:
-    i = torch.arange(n)
-    return torch.minimum(
-        torch.minimum(i[:, None], i[None, :]), torch.minimum(n - 1 - i[:, None], n - 1 - i[None, :])
-    )
-
-
 def ring(x: torch.Tensor, lo: int, hi: int) -> float:
     """Mean over channels and over pixels at distance lo..hi-1 from the border."""
-    d = distance_to_border(x.shape[-1])
+    d = distance_to_border(x.shape[-2:])
     return float(x.mean(0)[(d >= lo) & (d < hi)].mean())
 
 

@@ -59,6 +59,19 @@ def test_real_vgg_transfer_meets_the_cost_criteria(net, transfer):
     assert result.output.min() >= 0 and result.output.max() <= 1
 
 
+def test_the_demo_pair_result_has_no_frame_inside_its_border(transfer):
+    """The bundled Starry Night file once had a black surround and the canvas's unpainted edge,
+    which every result copied as a frame (border_frame 0.97 on this run with that file; 0.10 with
+    the cropped one, ad hoc; docs/style-losses.md)."""
+    from ndstyle.metrics.image import FRAME_LIMIT, image_report
+
+    content, style, result = transfer
+    measured = image_report(content, [style], result.output)
+    assert measured["border_frame"]["result"] < FRAME_LIMIT
+    assert measured["passes"] == {"border_frame": True, "in_range": True}
+    assert measured["colour_ratio"] < 1  # it took the painting's colours
+
+
 def test_luminance_preservation_keeps_content_chroma(transfer):
     content, _, result = transfer
     kept = luminance_transfer(result.output, content)

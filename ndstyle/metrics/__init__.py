@@ -17,6 +17,7 @@ import torch
 
 #: Modality name -> "module:function" of its judge (imported on first use).
 JUDGES: dict[str, str] = {
+    "image": "ndstyle.metrics.image:judge",
     "signal": "ndstyle.metrics.signal:judge",
     "audio": "ndstyle.metrics.audio:judge",
     "volume": "ndstyle.metrics.volume:judge",

@@ -185,6 +185,23 @@ def luminance_transfer(result: torch.Tensor, content: torch.Tensor) -> torch.Ten
     return yiq_to_rgb(torch.cat([y, iq])).clamp(0, 1)
 
 
+def _warn_of_framed_styles(content: Loaded, styles: list[Loaded]) -> None:
+    """One warning per style with a frame at its border that the content lacks (the result copies it)."""
+    from ..metrics.image import FRAME_LIMIT, framed
+
+    for index, style in enumerate(styles):
+        frame = framed(style.tensor)
+        if frame is not None and frame > (framed(content.tensor) or 0.0):
+            name = f"style {str(style.path)!r}" if style.path is not None else f"style {index + 1}"
+            logger.warning(
+                "%s has a frame at its border (border_frame %.2f > %.2f); the result's border will copy "
+                "it: crop the style to the picture",
+                name,
+                frame,
+                FRAME_LIMIT,
+            )
+
+
 class ImageModality(Modality):
     """2-D images (Pillow)."""
 
@@ -247,6 +264,7 @@ class ImageModality(Modality):
         """The extractor, plus the mask and init file resized to the content's working grid."""
         prepared = super().prepare(content, styles, options)
         shape = tuple(content.tensor.shape[1:])
+        _warn_of_framed_styles(content, styles)
         if options.mask is not None:
             prepared.kwargs["mask"] = self._mask(options.mask, shape, memory_budget(options))
         if options.init_file is not None:

@@ -1,0 +1,122 @@
+"""The image judge: a frame inside the border, coloured corners, colours taken (1/2/3-D where it applies)."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ndstyle
+from ndstyle.metrics import report
+from ndstyle.metrics.image import (
+    FRAME_LIMIT,
+    border_frame,
+    colour_distance,
+    corner_chroma,
+    distance_to_border,
+    frame_depth,
+    image_report,
+    ring_profile,
+)
+
+DATA = Path(ndstyle.__file__).parent / "data"
+SHAPES = {1: (400,), 2: (64, 96), 3: (40, 44, 48)}
+
+
+def smooth_field(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
+    """``(3, *shape)`` random values in [0.2, 0.8] that vary slowly against the frame depth (noise
+    blurred by repeated averaging over ``frame_depth`` positions)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand((1, 3, *shape), generator=g, dtype=torch.float64)
+    nn = torch.nn.functional
+    pool = (None, nn.avg_pool1d, nn.avg_pool2d, nn.avg_pool3d)
+    half = frame_depth(shape)
+    for _ in range(3):
+        x = pool[len(shape)](x, 2 * half + 1, stride=1, padding=half, count_include_pad=False)
+    x = (x - x.min()) / (x.max() - x.min())
+    return 0.2 + 0.6 * x[0]
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_distance_to_border_counts_in_from_every_face(dims):
+    shape = SHAPES[dims]
+    d = distance_to_border(shape)
+    assert d.shape == shape
+    assert int(d.flatten()[0]) == 0 and int(d.flatten()[-1]) == 0
+    centre = tuple(n // 2 for n in shape)
+    assert int(d[centre]) == min(min(c, n - 1 - c) for c, n in zip(centre, shape))
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_border_frame_finds_a_drawn_ring_and_not_a_smooth_picture(dims):
+    shape = SHAPES[dims]
+    picture = smooth_field(shape)
+    plain = border_frame(picture)
+    profile, spread = ring_profile(picture)
+    assert profile.shape == (frame_depth(shape) + 1,)
+    framed = picture.clone()
+    framed[:, distance_to_border(shape) == 2] += spread  # one ring one inside-spread lighter
+    assert border_frame(framed) == pytest.approx(plain + 1.0, abs=0.35)
+    assert plain < FRAME_LIMIT < border_frame(framed)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_corner_chroma_sees_coloured_corners_on_a_grey_picture(dims):
+    shape = SHAPES[dims]
+    grey = smooth_field(shape)[:1].expand(3, *shape).clone()
+    assert corner_chroma(grey) == pytest.approx(0.0, abs=1e-12)
+    speckled = grey.clone()
+    speckled[(0, *[slice(0, 3)] * dims)] = 1.0  # a magenta-ish corner
+    assert corner_chroma(speckled) > 0.01
+    assert corner_chroma(grey[:1]) is None
+
+
+def test_colour_distance_is_zero_to_itself_and_ignores_the_size():
+    x = smooth_field((40, 60))
+    assert colour_distance(x, x) == pytest.approx(0.0, abs=1e-12)
+    big = torch.nn.functional.interpolate(x[None], scale_factor=2, mode="nearest")[0]
+    assert colour_distance(x, big) < 0.01
+    assert colour_distance(x, x + 0.2) == pytest.approx(0.2)
+
+
+def _rgb(path: Path, long_side: int | None = None) -> torch.Tensor:
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        if long_side is not None:
+            scale = long_side / max(image.size)
+            image = image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
+        return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).double() / 255
+
+
+def test_the_bundled_style_has_no_frame():
+    """The opencv-doc file had a black surround and the canvas's unpainted edge (border_frame 3.2);
+    the bundled file is cropped to the painted surface (ndstyle/data/README.md)."""
+    assert border_frame(_rgb(DATA / "starry_night.jpg")) < FRAME_LIMIT
+
+
+def test_a_framed_style_is_warned_of_once(tmp_path, caplog):
+    from ndstyle.modalities.image import _warn_of_framed_styles
+
+    style = _rgb(DATA / "starry_night.jpg", 96)
+    framed = style.clone()
+    framed[:, distance_to_border(style.shape[1:]) < 3] = 0.0  # a black surround, as the old file's
+    content = ndstyle.Loaded(_rgb(DATA / "chelsea.png", 96), {}, None)
+    with caplog.at_level(logging.WARNING, logger="ndstyle"):
+        _warn_of_framed_styles(content, [ndstyle.Loaded(style, {}, None)])
+        assert not caplog.records
+        _warn_of_framed_styles(content, [ndstyle.Loaded(framed, {}, tmp_path / "framed.jpg")])
+    assert len(caplog.records) == 1
+    assert "framed.jpg" in caplog.records[0].getMessage() and "crop" in caplog.records[0].getMessage()
+
+
+def test_report_has_the_image_judge():
+    content = smooth_field((48, 64), seed=1)
+    style = smooth_field((50, 50), seed=2) * 0.5
+    out = report("image", ndstyle.Loaded(content, {}, None), [ndstyle.Loaded(style, {}, None)], content)
+    keys = {"border_frame", "corner_chroma", "colour_distance", "colour_ratio", "in_range_fraction"}
+    assert set(out) >= keys
+    assert out["colour_ratio"] == pytest.approx(1.0)
+    assert out["passes"] == {"border_frame": True, "in_range": True}
+    assert image_report(content, [style], content + 0.5)["passes"]["in_range"] is False
