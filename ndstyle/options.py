@@ -317,6 +317,15 @@ class TransferOptions:
             default_text="1e-3 with VGG (images), 0 otherwise",
         ),
     )
+    margin: int | None = _option(
+        None,
+        OptionSpec(
+            "optimise the content mirrored by this many positions around every border and cut them "
+            "off the result, so no dark edge or frame forms there (docs/style-losses.md)",
+            check=int_in(0, 65_536),
+            default_text="0",
+        ),
+    )
     tile: int | None = _option(
         None,
         OptionSpec(

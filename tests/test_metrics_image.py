@@ -19,6 +19,7 @@ from ndstyle.metrics.image import (
     frame_depth,
     image_report,
     ring_profile,
+    structure_similarity,
 )
 
 DATA = Path(ndstyle.__file__).parent / "data"
@@ -120,3 +121,21 @@ def test_report_has_the_image_judge():
     assert out["colour_ratio"] == pytest.approx(1.0)
     assert out["passes"] == {"border_frame": True, "in_range": True}
     assert image_report(content, [style], content + 0.5)["passes"]["in_range"] is False
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_structure_similarity_falls_as_the_shapes_are_replaced(dims):
+    shape = SHAPES[dims]
+    picture, other = smooth_field(shape, seed=3), smooth_field(shape, seed=4)
+    assert structure_similarity(picture, picture) == pytest.approx(1.0)
+    assert structure_similarity(picture, picture + 0.2) == pytest.approx(1.0)  # brightness is not shape
+    scores = [structure_similarity(picture, (1 - t) * picture + t * other) for t in (0.0, 0.5, 0.8, 1.0)]
+    # strictly falling; an unrelated smooth picture keeps a floor (SSIM's constant over small local
+    # variances), which is why the report scales it by the style's own score (structure_kept)
+    assert all(a > b for a, b in zip(scores, scores[1:])) and scores[-1] < 0.9
+
+
+def test_structure_kept_is_one_for_the_content_and_zero_for_the_style():
+    content, style = smooth_field((48, 64), seed=5), smooth_field((48, 64), seed=6)
+    assert image_report(content, [style], content)["structure_kept"] == pytest.approx(1.0)
+    assert image_report(content, [style], style)["structure_kept"] == pytest.approx(0.0, abs=1e-9)
