@@ -2,8 +2,10 @@
 
 Run: python examples/api_transfer.py [--out api-example] [--size 256]
 
-Writes ``OUT/cat_starry.png`` (with the content's metadata) and ``OUT/cat_starry_preview.png``
-(content | style | result), exactly what ``ndstyle run chelsea.png starry_night.jpg -o ...`` writes.
+Writes ``OUT/cat_starry.png`` (with the content's metadata), ``OUT/cat_starry_preview.png``
+(content | style | result) and ``OUT/cat_starry_report.json`` (the image judge,
+:mod:`ndstyle.metrics.image`), exactly what ``ndstyle run chelsea.png starry_night.jpg -o ...
+--preview ... --report ...`` writes, and prints the judge's main measures.
 ``--out docs/img/api`` regenerates the README's picture.
 """
 
@@ -30,6 +32,7 @@ def main() -> None:
         data / "starry_night.jpg",
         args.out / "cat_starry.png",
         preview=args.out / "cat_starry_preview.png",
+        report=args.out / "cat_starry_report.json",
         overwrite=True,
         size=args.size,
         seed=0,
@@ -38,6 +41,12 @@ def main() -> None:
     last = result.history[-1]
     print(f"extractor: {result.extractor}")
     print(f"{len(result.history)} steps, J={result.best_cost:.4g}, {last.seconds:.1f} s -> {result.path}")
+    judged = result.report or {}
+    print(
+        f"border frame {judged['border_frame']['result']:.2f} (visible above 0.5), structure kept "
+        f"{judged['structure_kept']:.2f}, colour distance to the style {judged['colour_ratio']:.2f} of the "
+        f"content's, passes: {judged['passes']}"
+    )
 
 
 if __name__ == "__main__":
