@@ -130,6 +130,7 @@ def test_image_job_upload_progress_result_download(make_client):
     assert p["total_steps"] == 3 and p["style"] == pytest.approx(10 / 3) and p["eta"] == 0
     # the options went to transfer typed, defaults left out (content_weight equals its default)
     assert transfer.calls[0]["options"] == {"steps": 3, "preserve_color": "luminance"}
+    assert last["checks"] == {"border_frame": True, "in_range": False}  # the judge's, as reported
     assert last["pictures"] == ["content", "style1", "result"]
     for name in last["pictures"]:
         picture = client.get(f"/api/jobs/{job['id']}/picture/{name}.png")

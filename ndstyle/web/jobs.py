@@ -98,6 +98,7 @@ class Job:
     cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+    checks: dict[str, bool] | None = None  # the field judge's passes (``ndstyle.metrics``), if any
 
     def snapshot(self) -> dict[str, Any]:
         """The job as JSON for the page (no host paths)."""
@@ -116,6 +117,7 @@ class Job:
                 "cancel_requested": self.cancel.is_set(),
                 "download_name": self.download_name if self.result_ready else None,
                 "elapsed": round((self.finished or time.monotonic()) - self.started, 2),
+                "checks": dict(self.checks) if self.checks is not None else None,
             }
 
     def _bump(self) -> None:
@@ -243,19 +245,21 @@ class JobManager:
 
     def _run(self, job: Job) -> None:
         state, error, preview_path = "done", None, job.folder / "preview.png"
-        content = None
+        content, checks = None, None
         try:
             content = self.backend.load(job.content)
             job.extras["orientation"] = _orientation(content)
-            self.backend.transfer(
+            result = self.backend.transfer(
                 job.content,
                 job.styles if len(job.styles) > 1 else job.styles[0],
                 output=job.output,
                 preview=preview_path,
+                report=True,
                 callback=self._callback(job),
                 progress=False,
                 **job.options,
             )
+            checks = _checks(getattr(result, "report", None))
             if job.cancel.is_set():
                 state = "cancelled"
         except NdstyleError as exc:
@@ -272,6 +276,7 @@ class JobManager:
         with job.lock:
             job.extras.update(views)
             job.state, job.error = state, error
+            job.checks = checks
             job.result_ready = job.output.is_file()
             job.preview_path = preview_path if preview_path.is_file() else None
             job.finished = time.monotonic()
@@ -296,6 +301,12 @@ class JobManager:
             elif tensor.ndim == 4:
                 views["pictures"][name] = SliceView(tensor, _orientation(loaded)).mid_slices_png()
         return views
+
+
+def _checks(report: Any) -> dict[str, bool] | None:
+    """The field judge's pass/fail per check (``report["passes"]``), or ``None`` where it has none."""
+    passes = report.get("passes") if isinstance(report, dict) else None
+    return {str(k): bool(v) for k, v in passes.items()} if isinstance(passes, dict) else None
 
 
 def _orientation(loaded: Any) -> str | None:

@@ -313,9 +313,19 @@ function showResult(job) {
   $("pictures").classList.toggle("small", Object.keys(job.slices).length > 0);
   $("slices").replaceChildren(...sliceViewers(job, base));
   $("media").replaceChildren(...job.media.flatMap((n) => [el("span", { text: names(n) }), el("audio", { controls: true, preload: "none", src: `${base}/media/${n}` })]));
+  $("checks").replaceChildren(...checkItems(job.checks));
   const fieldBox = $("field-box");
   fieldBox.hidden = !(job.field_preview && (job.media.length || !job.pictures.length || job.modality === "signal"));
   if (!fieldBox.hidden) $("field").src = `${base}/field.png?v=${job.version}`;
+}
+
+function checkItems(checks) {  // the field judge's checks (ndstyle.metrics), flagged ones first
+  if (!checks) return [];
+  const names = Object.keys(checks).sort((a, b) => Number(checks[a]) - Number(checks[b]));
+  const items = names.map((n) => el("li", { class: checks[n] ? "pass" : "flag", text: `${checks[n] ? "✓" : "✗"} ${n.replaceAll("_", " ")}` }));
+  const failed = names.filter((n) => !checks[n]).length;
+  const title = failed ? `Field checks: ${failed} flagged — look at the result before using it` : "Field checks: all passed";
+  return [el("span", { text: title }), el("ul", {}, ...items)];
 }
 
 function sliceViewers(job, base) {
