@@ -345,6 +345,22 @@ def _plan_outputs(
     )
 
 
+def _measure(modality: str, prepared: Any, styles: list[Loaded], result: torch.Tensor) -> dict[str, Any]:
+    """The field's measures of ``result``; a judge that fails does not cost the result.
+
+    The optimisation may have taken hours: a measure that raises is logged in one line and the
+    report holds ``{"error": ...}`` instead, while the result is written as usual.
+    """
+    from .metrics import report as measure
+
+    try:
+        return measure(modality, prepared.content, styles, result, mask=prepared.kwargs.get("mask"))
+    except Exception as error:
+        message = f"{type(error).__name__}: {error}".splitlines()[0]
+        logger.warning("the %s judge failed (%s); the result is written without measures", modality, message)
+        return {"error": message}
+
+
 def _stylize_keywords(options: TransferOptions, modality: Modality) -> dict[str, Any]:
     """Keywords of :func:`ndstyle.stylize` from the options (unset ones keep stylize's defaults)."""
     names = (
@@ -503,11 +519,7 @@ def transfer(
     engine = _run_engine(chosen, prepared, kwargs, opts, out)
     logger.info("extractor: %s [%s, %s]", engine.extractor, engine.precision, engine.device)
     result = chosen.finish(engine.output, prepared, opts)
-    measures = None
-    if report:
-        from .metrics import report as measure
-
-        measures = measure(chosen.name, prepared.content, styles, result, mask=prepared.kwargs.get("mask"))
+    measures = _measure(chosen.name, prepared, styles, result) if report else None
     _write_outputs(chosen, out, result, prepared, styles, opts, measures, overwrite)
     _remove_partial(chosen, out)
     if out.checkpoint is not None and opts.checkpoint_every and not opts.keep_checkpoint:

@@ -139,3 +139,20 @@ def test_structure_kept_is_one_for_the_content_and_zero_for_the_style():
     content, style = smooth_field((48, 64), seed=5), smooth_field((48, 64), seed=6)
     assert image_report(content, [style], content)["structure_kept"] == pytest.approx(1.0)
     assert image_report(content, [style], style)["structure_kept"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_failing_judge_does_not_cost_the_result(tmp_path, monkeypatch, caplog):
+    import ndstyle.metrics.image as judges
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the judge broke\nsecond line")
+
+    monkeypatch.setattr(judges, "judge", broken)
+    out = tmp_path / "out.png"
+    with caplog.at_level(logging.WARNING, logger="ndstyle"):
+        result = ndstyle.transfer(
+            DATA / "chelsea.png", DATA / "starry_night.jpg", out, size=32, steps=2, report=tmp_path / "r.json"
+        )
+    assert out.is_file() and result.report == {"error": "RuntimeError: the judge broke"}
+    assert any("image judge failed" in r.getMessage() for r in caplog.records)
+    assert (tmp_path / "r.json").is_file()
