@@ -31,6 +31,40 @@ from ndstyle.extractors import build_extractor  # noqa: E402
 from ndstyle.metrics.image import image_report  # noqa: E402
 
 
+def figure(pictures: dict[str, list[tuple[int, torch.Tensor]]], rows: list[dict], path: Path) -> None:
+    """Per pair a row: each margin's result, then the rings' brightness against the distance to the border."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ndstyle.metrics.image import ring_profile
+
+    frame = {(r["pair"], r["margin"]): r["border_frame"] for r in rows}
+    n = max(len(v) for v in pictures.values())
+    fig, axes = plt.subplots(
+        len(pictures), n + 1, figsize=(2.8 * (n + 1), 2.2 * len(pictures)), squeeze=False
+    )
+    for row, (name, results) in enumerate(pictures.items()):
+        plot = axes[row, n]
+        for col, (margin, x) in enumerate(results):
+            axes[row, col].imshow(x.clamp(0, 1).permute(1, 2, 0).numpy())
+            axes[row, col].set_title(
+                f"{name}, margin {margin}\nborder_frame {frame[name, margin]:.2f}", fontsize=8
+            )
+            axes[row, col].axis("off")
+            profile, _ = ring_profile(x, depth=12)
+            plot.plot(
+                range(len(profile)), profile.numpy(), marker="o", markersize=3, label=f"margin {margin}"
+            )
+        plot.set_xlabel("distance from the border (px)", fontsize=8)
+        plot.set_ylabel("ring - inside (spreads)", fontsize=8)
+        plot.tick_params(labelsize=7)
+        plot.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128)
@@ -38,11 +72,15 @@ def main() -> None:
     parser.add_argument("--margins", type=int, nargs="+", default=[0, 4])
     parser.add_argument("--pairs", nargs="+", default=["rocket-gravel", "chelsea-starry"])
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--png", type=Path, default=None, help="a figure: each pair's results, edges enlarged"
+    )
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("NDSTYLE_BENCH_THREADS", os.cpu_count() or 1)))
     options = json.loads(args.options)
     vgg = build_extractor("vgg16-offline", spatial_dims=2, in_channels=3)
     rows = []
+    pictures: dict[str, list[tuple[int, torch.Tensor]]] = {}
     for name in args.pairs:
         content, style = (rgb(p, args.size) for p in all_pairs()[name])
         for margin in args.margins:
@@ -62,12 +100,15 @@ def main() -> None:
                 "seconds": seconds,
             }
             rows.append(row)
+            pictures.setdefault(name, []).append((margin, result.output))
             print(
                 f"| {name} | {margin} | {row['border_frame']:.2f} | {row['structure_kept']:.2f} | "
                 f"{row['colour_ratio']:.2f} | {row['content_cost']:.4g} | {row['style_cost']:.3g} | "
                 f"{seconds:.0f} s |",
                 flush=True,
             )
+    if args.png is not None:
+        figure(pictures, rows, args.png)
     if args.out is not None:
         setup = {"size": args.size, "options": options, "threads": torch.get_num_threads()}
         args.out.write_text(json.dumps({"setup": setup, "rows": rows}, indent=1) + "\n")
