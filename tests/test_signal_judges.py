@@ -57,6 +57,14 @@ def test_ecg_judge_identity_and_reference_noise() -> None:
     assert noisy["beat_corr_median"] > 0.95
     assert 0.8 < noisy["noise_moved"]["wander"] < 1.2 and 0.8 < noisy["noise_moved"]["muscle"] < 1.2
     assert noisy["r_peak_max_shift_ms"] <= 4
+    # issue 16's targets: the untouched content keeps everything but took none of the noise
+    assert same["passes"] == {
+        "beat_corr_median": True,
+        "beat_corr_min": True,
+        "r_peaks_kept": True,
+        "noise_moved": False,
+    }
+    assert all(noisy["passes"].values())
 
 
 def test_ecg_judge_catches_damage() -> None:
@@ -71,7 +79,9 @@ def test_ecg_judge_catches_damage() -> None:
     assert not rep["polarity_kept"]["aVR"] and rep["polarity_kept"]["II"]
     assert rep["beat_corr"]["aVR"] < -0.9 and rep["limb_error_result"]["III"] > 0.5
     assert rep["limb_error_result"]["aVR"] > 1.5
-    assert ecg_report(c, [style], shifted, RATE, LEADS)["r_peak_max_shift_ms"] == pytest.approx(50, abs=4)
+    assert not rep["passes"]["beat_corr_min"]  # a flipped lead fails the worst-lead target
+    late = ecg_report(c, [style], shifted, RATE, LEADS)
+    assert late["r_peak_max_shift_ms"] == pytest.approx(50, abs=4) and not late["passes"]["r_peaks_kept"]
     assert ecg_report(c, [style], spiked, RATE, LEADS)["edge_spike_ratio"] > 10
 
 
@@ -166,6 +176,8 @@ def test_audio_judge_on_real_clips() -> None:
     mixed = rain[:, : speech.shape[1]] * np.maximum(env, 0) / rain.std()
     rep = audio_report(speech, [rain], mixed, 16000)
     assert rep["ltas_ratio"] < 0.35 and rep["envelope_corr"] > 0.8 and rep["texture_ratio"] < 1
+    assert same["passes"] == {"ltas_ratio": False, "envelope_corr": True}  # the speech kept its timbre
+    assert all(rep["passes"].values())
     assert ltas_distance(rain, rain, 16000) == 0 and envelope_corr(rain, rain, 16000) == pytest.approx(1)
     sub = SimpleNamespace(tensor=torch.from_numpy(speech).float(), meta={"sample_rate": 16000})
     sty = SimpleNamespace(tensor=torch.from_numpy(rain).float(), meta={"sample_rate": 16000})

@@ -15,6 +15,9 @@ to mono for the spectrum and the envelope):
   not see (``log(1+|STFT|)`` with a 2048-point FFT, hop 256, 256 random Conv1d filters of width 5,
   seed 20260): ``texture_distance`` is ``|G_x - G_style| / |G_style|`` for the result and the
   content; ``texture_ratio`` = result / content.
+* ``passes``: the targets of issue 16 (:data:`TARGETS`): ``ltas_ratio`` at most a third (the
+  result's long-term spectrum at most a third as far from the style's as the content's) and
+  ``envelope_corr`` at least 0.8.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import numpy as np
 import torch
 from scipy import signal
 
+#: Thresholds of issue 16 (what a sound designer would accept of a timbre transfer).
+TARGETS = {"ltas_ratio": 1 / 3, "envelope_corr": 0.8}
 ENVELOPE_FRAME = 0.025
 ENVELOPE_HOP = 0.010
 FLOOR_DB = 80.0
@@ -114,7 +119,7 @@ def audio_report(
     content, result = np.asarray(content, np.float64), np.asarray(result, np.float64)
     d_result, d_content = ltas_distance(result, style, rate), ltas_distance(content, style, rate)
     t_result, t_content = texture_distance(result, style), texture_distance(content, style)
-    return {
+    out: dict[str, Any] = {
         "ltas_distance_db": {"result": d_result, "content": d_content},
         "ltas_ratio": d_result / max(d_content, 1e-12),
         "envelope_corr": envelope_corr(result, content, rate),
@@ -122,6 +127,11 @@ def audio_report(
         "texture_ratio": t_result / max(t_content, 1e-12),
         "rms": {"content": float(np.sqrt((content**2).mean())), "result": float(np.sqrt((result**2).mean()))},
     }
+    out["passes"] = {  # the targets of issue 16 (TARGETS)
+        "ltas_ratio": out["ltas_ratio"] <= TARGETS["ltas_ratio"],
+        "envelope_corr": out["envelope_corr"] >= TARGETS["envelope_corr"],
+    }
+    return out
 
 
 def judge(

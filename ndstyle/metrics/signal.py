@@ -23,6 +23,10 @@ All measures work on physical values ``(leads, samples)`` at one sample rate and
 * **Edge spikes**: per lead, the largest ``|result - content|`` in the first and last 50 ms over the
   largest ``|result - content|`` inside; above 1 the edges hold the largest change of the lead
   (content plus the example style's noise scores 0.6).
+* ``passes``: the targets of issue 16 (:data:`TARGETS`): median-beat correlation >= 0.95 (median
+  over leads) and >= 0.8 (worst lead), every R peak kept within 20 ms, and the noise profile moved
+  at least 70 % of the way to the style's in each band (a band where content and style already
+  agree has nothing to move and passes).
 """
 
 from __future__ import annotations
@@ -38,6 +42,13 @@ from scipy import signal
 QRS_BAND = (5.0, 25.0)
 NOISE_BANDS = {"wander": (0.05, 0.5), "muscle": (40.0, 150.0)}
 MONITOR_BAND = (0.5, 40.0)
+#: Thresholds of issue 16 (what a cardiologist would accept of a noise transfer).
+TARGETS = {
+    "beat_corr_median": 0.95,
+    "beat_corr_min": 0.8,
+    "r_peak_max_shift_ms": 20.0,
+    "noise_moved_min": 0.7,
+}
 BEAT_WINDOW = (0.25, 0.45)  # seconds before and after the R peak
 
 
@@ -166,7 +177,7 @@ def ecg_report(
             np.mean([bandpass(np.asarray(s, np.float64), rate, None, 0.5).std() for s in styles])
         )
     limb_c, limb_r = limb_errors(content, names), limb_errors(result, names)
-    return {
+    out: dict[str, Any] = {
         "leads": names,
         "beats": int(peaks.size),
         "r_peak_max_shift_ms": float(max(shifts)) if shifts else float("nan"),
@@ -188,6 +199,13 @@ def ecg_report(
         "limb_error_max": float(max(limb_r.values())) if limb_r else float("nan"),
         "edge_spike_ratio": edge_spike_ratio(content, result, rate),
     }
+    out["passes"] = {
+        "beat_corr_median": float(np.median(corr)) >= TARGETS["beat_corr_median"],
+        "beat_corr_min": float(np.min(corr)) >= TARGETS["beat_corr_min"],
+        "r_peaks_kept": bool(shifts) and max(shifts) <= TARGETS["r_peak_max_shift_ms"],
+        "noise_moved": all(v >= TARGETS["noise_moved_min"] for v in finite_moved),
+    }
+    return out
 
 
 def physical(loaded: Any, tensor: torch.Tensor | None = None) -> np.ndarray:
