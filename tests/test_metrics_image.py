@@ -92,7 +92,7 @@ def _rgb(path: Path, long_side: int | None = None) -> torch.Tensor:
 
 
 def test_the_bundled_style_has_no_frame():
-    """The opencv-doc file had a black surround and the canvas's unpainted edge (border_frame 3.2);
+    """The opencv-doc file had a black surround and the canvas's unpainted edge (border_frame 2.66);
     the bundled file is cropped to the painted surface (ndstyle/data/README.md)."""
     assert border_frame(_rgb(DATA / "starry_night.jpg")) < FRAME_LIMIT
 

@@ -62,15 +62,11 @@ def _costs(result: Any) -> dict[str, float] | None:
 
 
 def _flagged(result: Any) -> list[str] | None:
-    """The field checks the result failed (its report's ``passes`` that are false), or ``None``.
+    """The field checks the result failed (:func:`ndstyle.metrics.checks`), or ``None`` without any."""
+    from ..metrics import checks
 
-    ``None`` when no report was asked for or the modality's judge has no ``passes``.
-    """
-    report = getattr(result, "report", None)
-    passes = report.get("passes") if isinstance(report, dict) else None
-    if not isinstance(passes, dict):
-        return None
-    return sorted(name for name, ok in passes.items() if not ok)
+    passed = checks(getattr(result, "report", None))
+    return None if passed is None else sorted(name for name, ok in passed.items() if not ok)
 
 
 def marked(path: Path, mark: str) -> Path:

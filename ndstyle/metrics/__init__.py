@@ -40,4 +40,14 @@ def report(
     return judge(content, styles, result, mask=mask)
 
 
-__all__ = ["JUDGES", "report"]
+def checks(measures: Any) -> dict[str, bool] | None:
+    """``{check: passed}`` of a report (its ``passes``), or ``None`` where it has none.
+
+    ``None`` for no report, a judge without checks, or a judge that failed (``{"error": ...}``).
+    The batch runner flags the checks that failed; the web page lists them all.
+    """
+    passes = measures.get("passes") if isinstance(measures, dict) else None
+    return {str(k): bool(v) for k, v in passes.items()} if isinstance(passes, dict) else None
+
+
+__all__ = ["JUDGES", "checks", "report"]

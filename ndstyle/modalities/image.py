@@ -189,9 +189,10 @@ def _warn_of_framed_styles(content: Loaded, styles: list[Loaded]) -> None:
     """One warning per style with a frame at its border that the content lacks (the result copies it)."""
     from ..metrics.image import FRAME_LIMIT, framed
 
+    own = framed(content.tensor) or 0.0  # a frame the content has too is the picture's
     for index, style in enumerate(styles):
         frame = framed(style.tensor)
-        if frame is not None and frame > (framed(content.tensor) or 0.0):
+        if frame is not None and frame > own:
             name = f"style {str(style.path)!r}" if style.path is not None else f"style {index + 1}"
             logger.warning(
                 "%s has a frame at its border (border_frame %.2f > %.2f); the result's border will copy "

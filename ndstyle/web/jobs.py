@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NdstyleError
+from ..metrics import checks as field_checks
 from .uploads import make_private_folder, remove_folder
 from .views import SliceView, image_png, snapshot_png
 
@@ -259,7 +260,7 @@ class JobManager:
                 progress=False,
                 **job.options,
             )
-            checks = _checks(getattr(result, "report", None))
+            checks = field_checks(getattr(result, "report", None))
             if job.cancel.is_set():
                 state = "cancelled"
         except NdstyleError as exc:
@@ -301,12 +302,6 @@ class JobManager:
             elif tensor.ndim == 4:
                 views["pictures"][name] = SliceView(tensor, _orientation(loaded)).mid_slices_png()
         return views
-
-
-def _checks(report: Any) -> dict[str, bool] | None:
-    """The field judge's pass/fail per check (``report["passes"]``), or ``None`` where it has none."""
-    passes = report.get("passes") if isinstance(report, dict) else None
-    return {str(k): bool(v) for k, v in passes.items()} if isinstance(passes, dict) else None
 
 
 def _orientation(loaded: Any) -> str | None:
