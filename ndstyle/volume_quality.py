@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from .errors import InputFileError
+
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     """Otsu's threshold of a 1-D sample (maximises the between-class variance of a histogram)."""
@@ -203,6 +205,10 @@ class VolumePlan:
     normalization: Any
 
 
+class FlatStyleError(InputFileError):
+    """The style has one value inside its region (a mask given as the style, a constant volume)."""
+
+
 def plan_volume_transfer(
     content: np.ndarray,
     style: np.ndarray,
@@ -222,12 +228,22 @@ def plan_volume_transfer(
         with an extractor from :func:`recipe_extractor` and map the result back with
         ``plan.normalization.inverse``.
 
+    Raises:
+        FlatStyleError: the style has one value per channel inside its region (a binary mask
+            given as the style): no texture to take, and no intensity range to land in.
+
     """
     from .modalities.volume import Normalization
 
     cm = foreground(content) if content_mask is None else np.asarray(content_mask, dtype=bool)
     region = foreground(style) if style_mask is None else np.asarray(style_mask, dtype=bool)
     sm = inlier_mask(style, region, STYLE_INLIER_FENCE)
+    for channel, values in enumerate(style[:, sm]):
+        if not float(values.max()) > float(values.min()):
+            raise FlatStyleError(
+                f"the style has the single value {float(values[0]):g} in its region (channel {channel}): "
+                "no texture to take"
+            )
     norm = Normalization.fit(style[:, sm])
     target = norm.forward(match_histogram(content, style, cm, sm))
     # far-out specks take their nearest tissue's value, so the style region keeps no holes (whose
@@ -255,6 +271,7 @@ def recipe_extractor(spec: str = "conv3d", in_channels: int = 1, seed: int = 0) 
 
 __all__ = [
     "RECIPE_STYLE_WEIGHTS",
+    "FlatStyleError",
     "STYLE_INLIER_FENCE",
     "VOLUME_RECIPE",
     "VolumePlan",

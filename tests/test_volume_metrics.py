@@ -70,6 +70,22 @@ def test_noise_and_out_of_range_values_are_caught(pair: dict[str, np.ndarray]) -
     assert not out["passes"]["in_range"] and not out["passes"]["class_dice"]
 
 
+def test_a_result_clamped_to_its_bound_in_float32_is_in_range(pair: dict[str, np.ndarray]) -> None:
+    """In HU-sized units a float32 clamp lands a rounding error beyond the float64 bound (seen on
+    MNI152 -> head CT: -448.6666434 against -448.6666419); that is in range, a real excursion is not."""
+    style = pair["style"] * 8.0 - 500.0  # HU-like values, low bound about -500
+    low = float(style[:, pair["style_mask"]].min())
+    content = np.maximum(pair["content"] * 8.0 - 500.0, low)
+    at_bound = np.where(pair["mask"][None], low - abs(low) * 4e-9, content)  # the size seen on the CT
+    out = judge(content, [style], at_bound.astype(np.float64), pair["mask"], style_masks=[pair["style_mask"]])
+    assert out["result_min"] < out["range_low"]  # below the float64 bound by rounding only
+    assert out["in_range_fraction"] == 1.0 and out["passes"]["in_range"]
+    beyond = at_bound.copy()
+    beyond[0, 16, 16, 16] = low - 1.0
+    flagged = judge(content, [style], beyond, pair["mask"], style_masks=[pair["style_mask"]])
+    assert flagged["in_range_fraction"] < 1.0
+
+
 def test_two_d_style_image_is_judged_slice_wise(pair: dict[str, np.ndarray]) -> None:
     image = pair["style"][:, :, :, 16][:, None]  # (1, 1, 32, 32): a 2-D style as depth-1 volume
     out = judge(pair["content"], [image], pair["content"], pair["mask"])

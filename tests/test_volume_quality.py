@@ -332,6 +332,28 @@ def test_outside_background_needs_a_style_volume(tmp_path: Path) -> None:
     assert not (tmp_path / "o.nii.gz").exists()
 
 
+def test_a_brain_mask_given_as_the_style_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:
+    """A binary mask passed as STYLE (an easy slip with ``*_brain.nii.gz`` next to ``*_t1``): one value
+    inside its region, no texture and no intensity range. Before, the run died deep in the engine
+    with ``value_range ... got (0.0, 0.0)``; now the message names the file and the way out."""
+    import ndstyle
+    from ndstyle.errors import InputFileError
+
+    mask_file = DATA / "colin_brain_crop32.nii.gz"
+    before = mask_file.read_bytes()
+    expected = r"colin_brain_crop32\.nii\.gz.*single value 1 .*--style-mask"
+    with pytest.raises(InputFileError, match=expected) as caught:
+        ndstyle.transfer(DATA / "mni_t1_crop32.nii.gz", mask_file, tmp_path / "o.nii.gz", steps=1, scales=1,
+                         progress=False)  # fmt: skip
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "o.nii.gz").exists()
+    assert mask_file.read_bytes() == before
+    # as the content it is allowed: its region is textured like the style
+    textured = tmp_path / "textured.nii.gz"
+    ndstyle.transfer(mask_file, DATA / "mni_t1_crop32.nii.gz", textured, steps=1, scales=1, progress=False)
+    assert textured.exists()
+
+
 def test_outside_background_leaves_no_ramp_inside_the_mask_when_the_grid_is_resampled(tmp_path: Path) -> None:
     """Working grid != the file's grid (``--size``): the style's background (air, far below the
     brain's values) must not be interpolated into the mask's border voxels."""

@@ -179,6 +179,10 @@ def _grams(
     return sums
 
 
+#: Relative slack of ``in_range_fraction``'s bounds (float32 rounding is 6e-8 of a value).
+IN_RANGE_SLACK = 1e-6
+
+
 def _in_range_fraction(
     result: np.ndarray, mask: np.ndarray, span: tuple[float, float], style_span: tuple[float, float]
 ) -> float:
@@ -189,8 +193,11 @@ def _in_range_fraction(
     """
     lo, hi = span
     wide_lo, wide_hi = min(lo, style_span[0]), max(hi, style_span[1])
-    inside = (result >= lo - 1e-6) & (result <= hi + 1e-6)
-    outside = (result >= wide_lo - 1e-6) & (result <= wide_hi + 1e-6)
+    # rounding, relative to the values' size: a result clamped to -448.6666419 HU in float32 and
+    # mapped back in float64 lands 1.5e-6 below it (an absolute 1e-6 flagged it as out of range)
+    slack = IN_RANGE_SLACK * max(1.0, abs(wide_lo), abs(wide_hi))
+    inside = (result >= lo - slack) & (result <= hi + slack)
+    outside = (result >= wide_lo - slack) & (result <= wide_hi + slack)
     return float(np.mean(np.where(mask[None], inside, outside)))
 
 

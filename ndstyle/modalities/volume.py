@@ -458,7 +458,13 @@ class VolumeModality(Modality):
         themselves and the style layers are shallow (unless the options set them).
         """
         from ..extractors.volume import add_input_layer
-        from ..volume_quality import RECIPE_STYLE_WEIGHTS, VOLUME_RECIPE, foreground, plan_volume_transfer
+        from ..volume_quality import (
+            RECIPE_STYLE_WEIGHTS,
+            VOLUME_RECIPE,
+            FlatStyleError,
+            foreground,
+            plan_volume_transfer,
+        )
 
         c_raw = content.meta["normalization"].inverse(tensor.double().numpy())
         s_raw = style.meta["normalization"].inverse(style.tensor.double().numpy())
@@ -474,7 +480,14 @@ class VolumeModality(Modality):
             if options.style_mask is None
             else self._read_style_mask(options.style_mask, style)
         )
-        plan = plan_volume_transfer(c_raw, s_raw, mask, style_mask)
+        try:
+            plan = plan_volume_transfer(c_raw, s_raw, mask, style_mask)
+        except FlatStyleError as error:
+            name = str(style.path) if style.path is not None else "the style"
+            raise InputFileError(
+                f"{name[:120]!r}: {error}; if it is a mask, pass it as --style-mask "
+                "with the volume as the style"
+            ) from None
         start = torch.from_numpy(plan.normalization.forward(c_raw).astype(np.float32))
         content = dataclasses.replace(content, tensor=start).with_meta(
             normalization=plan.normalization, harmonized=True, style_masks=[style_mask]
