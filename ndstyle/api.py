@@ -361,6 +361,23 @@ def _measure(modality: str, prepared: Any, styles: list[Loaded], result: torch.T
         return {"error": message}
 
 
+def _log_failed_checks(modality: str, path: Path | None, measures: dict[str, Any] | None) -> None:
+    """One warning line when the result failed its field's checks: which, by how much, and a hint."""
+    from .metrics import advice, failures
+
+    failed = failures(measures)
+    if not failed:
+        return
+    hint = advice(measures)
+    logger.warning(
+        "%s: flagged by the %s checks: %s.%s Look at the result before using it.",
+        path if path is not None else "the result",
+        modality,
+        "; ".join(failed),
+        f" Likely cause: {hint}." if hint else "",
+    )
+
+
 def _stylize_keywords(options: TransferOptions, modality: Modality) -> dict[str, Any]:
     """Keywords of :func:`ndstyle.stylize` from the options (unset ones keep stylize's defaults)."""
     names = (
@@ -520,6 +537,7 @@ def transfer(
     logger.info("extractor: %s [%s, %s]", engine.extractor, engine.precision, engine.device)
     result = chosen.finish(engine.output, prepared, opts)
     measures = _measure(chosen.name, prepared, styles, result) if report else None
+    _log_failed_checks(chosen.name, out.result, measures)
     _write_outputs(chosen, out, result, prepared, styles, opts, measures, overwrite)
     _remove_partial(chosen, out)
     if out.checkpoint is not None and opts.checkpoint_every and not opts.keep_checkpoint:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -196,15 +197,23 @@ def test_local_pool_faults_and_resume(tree: tuple[Path, Path], tmp_path: Path) -
     assert redo.count("done") == 3 and (out / "a.png").read_bytes() == b"A-editedS"
 
 
-def test_results_that_fail_their_fields_checks_are_flagged(tree: tuple[Path, Path], tmp_path: Path) -> None:
-    """With --report each summary line lists the field checks its result failed, and the closing
-    line counts the flagged items, so an unattended batch says which results to look at."""
+def test_results_that_fail_their_fields_checks_are_flagged(
+    tree: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With --report each summary line lists the field checks its result failed, the log says by
+    how much, and the closing line counts the flagged items, so an unattended batch says which
+    results to look at."""
     src, style = tree
     (src / "framed.png").write_bytes(b"F")
     out = tmp_path / "out"
-    result = batch(src, style, out, workers=1, transfer=STANDIN, progress=False, steps=3, report=True)
+    with caplog.at_level(logging.WARNING):
+        result = batch(src, style, out, workers=1, transfer=STANDIN, progress=False, steps=3, report=True)
     rows = by_name(out)
     assert rows["framed.png"]["flagged"] == ["border_frame"] and rows["a.png"]["flagged"] == []
+    flagged_lines = [r.getMessage() for r in caplog.records if "flagged" in r.getMessage()]
+    assert flagged_lines == [
+        f"{out / 'framed.png'}: result flagged by its field's checks: border_frame 0.97 (target <= 0.5)"
+    ]
     assert result.flagged == 1
     assert "4 item(s): 4 done (1 flagged by their field's checks), 0 failed" in result.line()
     plain = batch(src, style, tmp_path / "plain", workers=1, transfer=STANDIN, progress=False, steps=3)

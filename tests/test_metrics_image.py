@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 import ndstyle
+from ndstyle import metrics
 from ndstyle.metrics import report
 from ndstyle.metrics.image import (
     FRAME_LIMIT,
@@ -156,3 +157,49 @@ def test_a_failing_judge_does_not_cost_the_result(tmp_path, monkeypatch, caplog)
     assert out.is_file() and result.report == {"error": "RuntimeError: the judge broke"}
     assert any("image judge failed" in r.getMessage() for r in caplog.records)
     assert (tmp_path / "r.json").is_file()
+
+
+def test_a_result_that_fails_its_checks_is_flagged_in_one_warning_line(tmp_path, monkeypatch, caplog):
+    """``ndstyle run ... --report`` says which checks failed, by how much, and then writes the result
+    as usual (a long run is never thrown away for a failed check); a passing result logs nothing."""
+    import ndstyle.metrics.image as judges
+
+    real = judges.judge
+
+    def framed(*args, **kwargs):
+        out = real(*args, **kwargs)
+        out["passes"]["border_frame"] = False
+        out["targets"]["border_frame"]["value"] = 0.97
+        return out
+
+    out = tmp_path / "out.png"
+    with caplog.at_level(logging.WARNING, logger="ndstyle"):
+        ndstyle.transfer(DATA / "chelsea.png", DATA / "starry_night.jpg", out, size=32, steps=2, report=True)
+    assert not [r for r in caplog.records if "flagged" in r.getMessage()]
+    monkeypatch.setattr(judges, "judge", framed)
+    flagged = tmp_path / "flagged.png"
+    with caplog.at_level(logging.WARNING, logger="ndstyle"):
+        result = ndstyle.transfer(
+            DATA / "chelsea.png", DATA / "starry_night.jpg", flagged, size=32, steps=2, report=True
+        )
+    lines = [r.getMessage() for r in caplog.records if "flagged" in r.getMessage()]
+    assert lines == [
+        f"{flagged}: flagged by the image checks: border_frame 0.97 (target <= 0.5). "
+        "Look at the result before using it."
+    ]
+    assert flagged.is_file() and metrics.failures(result.report) == ["border_frame 0.97 (target <= 0.5)"]
+
+
+def test_failures_name_each_failed_check_with_its_value_and_target() -> None:
+    report = {
+        "passes": {"a": True, "b": False, "c": False},
+        "targets": {"a": metrics.target(1, ">=", 0.5), "b": metrics.target(0.6723, ">=", 0.8)},
+        "advice": "give masks",
+    }
+    assert metrics.failures(report) == ["b 0.672 (target >= 0.8)", "c"]  # c: a judge without targets
+    assert metrics.advice(report) == "give masks"
+    assert (
+        metrics.failures({"passes": {"a": True}}) == []
+        and metrics.advice({"passes": {"a": True}, "advice": "x"}) is None
+    )
+    assert metrics.failures(None) == [] and metrics.failures({"error": "broke"}) == []

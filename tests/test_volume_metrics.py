@@ -70,6 +70,27 @@ def test_noise_and_out_of_range_values_are_caught(pair: dict[str, np.ndarray]) -
     assert not out["passes"]["in_range"] and not out["passes"]["class_dice"]
 
 
+def test_failed_checks_come_with_values_and_with_a_hint_when_the_regions_were_automatic(
+    pair: dict[str, np.ndarray],
+) -> None:
+    """The report says by how much each check failed; where the recipe compared automatic foregrounds
+    (no --mask/--style-mask: a skull-stripped T1 against a whole-head CT compares brain with skull,
+    Dice 0.67 on the 3 mm data) it says so, and not when masks were given (a report whose checks all
+    pass carries no hint: ``test_metrics_image.py::test_failures_name_each_failed_check_...``)."""
+    from ndstyle.metrics import advice, failures
+    from ndstyle.modalities.base import Loaded
+
+    noisy = pair["content"] + np.random.default_rng(0).normal(0, 40, pair["content"].shape)
+    given = _judge(pair, noisy)
+    assert failures(given)[0].startswith("class_dice 0.") and "(target >= 0.8)" in failures(given)[0]
+    assert advice(given) is None
+    automatic = Loaded(
+        torch.from_numpy(pair["content"]).float(), {"auto_mask": True, "auto_style_mask": True}
+    )
+    hinted = judge(automatic, [pair["style"]], noisy, pair["mask"], style_masks=[pair["style_mask"]])
+    assert "--mask and --style-mask not given" in advice(hinted)
+
+
 def test_a_result_clamped_to_its_bound_in_float32_is_in_range(pair: dict[str, np.ndarray]) -> None:
     """In HU-sized units a float32 clamp lands a rounding error beyond the float64 bound (seen on
     MNI152 -> head CT: -448.6666434 against -448.6666419); that is in range, a real excursion is not."""

@@ -131,6 +131,8 @@ def test_image_job_upload_progress_result_download(make_client):
     # the options went to transfer typed, defaults left out (content_weight equals its default)
     assert transfer.calls[0]["options"] == {"steps": 3, "preserve_color": "luminance"}
     assert last["checks"] == {"border_frame": True, "in_range": False}  # the judge's, as reported
+    assert last["check_values"] == {"border_frame": "0.1 (target <= 0.5)", "in_range": "0.99 (target == 1)"}
+    assert last["check_advice"] == "the stand-in's hint"
     assert last["pictures"] == ["content", "style1", "result"]
     for name in last["pictures"]:
         picture = client.get(f"/api/jobs/{job['id']}/picture/{name}.png")

@@ -166,7 +166,8 @@ def test_image_pair_upload_progress_result_download(server: str, page: Any, tmp_
     assert loaded_images(page, "#pictures img") and page.locator("#pictures figure").count() == 3
     assert "step" in page.inner_text("#progress-text")
     checks = page.inner_text("#checks")  # the image judge's checks (ndstyle.metrics.image)
-    assert checks.startswith("Field checks") and "border frame" in checks and "in range" in checks
+    assert checks.startswith("Field checks") and "border frame: 0." in checks and "in range" in checks
+    assert "(target <= 0.5)" in checks  # each check with its value and target
     shot(page, "03-image-result")
     with page.expect_download() as download:
         page.click("#download")

@@ -146,9 +146,8 @@ def run_batch(
         if out.get("flagged") is not None:
             line["flagged"] = out["flagged"]
             if out["flagged"]:
-                log.warning(
-                    "%s: result flagged by its field's checks: %s", item.output, ", ".join(out["flagged"])
-                )
+                failed = out.get("checks_failed") or out["flagged"]
+                log.warning("%s: result flagged by its field's checks: %s", item.output, "; ".join(failed))
         writer.write(line)
         result.records.append(line)
         if out["status"] == "failed":

@@ -69,6 +69,13 @@ def _flagged(result: Any) -> list[str] | None:
     return None if passed is None else sorted(name for name, ok in passed.items() if not ok)
 
 
+def _failed_checks(result: Any) -> list[str]:
+    """The failed checks with their values and targets (:func:`ndstyle.metrics.failures`)."""
+    from ..metrics import failures
+
+    return failures(getattr(result, "report", None))
+
+
 def marked(path: Path, mark: str) -> Path:
     """``out.nii.gz`` -> ``out.<mark>.nii.gz`` (where ``ndstyle.transfer`` saves an interrupted run)."""
     name = path.name
@@ -98,7 +105,8 @@ def run_item(task: dict[str, Any], threads: int = 1, transfer: str = DEFAULT_TRA
 
     Returns:
         ``{"index", "status": "done"|"failed", "error", "seconds", "costs", "worker"}`` and, for a
-        done item with a report, ``"flagged"``: the field checks it failed.
+        done item with a report, ``"flagged"``: the field checks it failed, and
+        ``"checks_failed"``: the same with values and targets (``"class_dice 0.672 (target >= 0.8)"``).
 
     """
     start = time.perf_counter()
@@ -133,7 +141,13 @@ def run_item(task: dict[str, Any], threads: int = 1, transfer: str = DEFAULT_TRA
                 with contextlib.suppress(OSError):
                     interrupted.unlink()
             raise KeyboardInterrupt from None
-        out.update(status="done", error=None, costs=_costs(result), flagged=_flagged(result))
+        out.update(
+            status="done",
+            error=None,
+            costs=_costs(result),
+            flagged=_flagged(result),
+            checks_failed=_failed_checks(result),
+        )
     except Exception as error:  # a bad item fails alone, with one line
         log.debug("item %s failed", task.get("content"), exc_info=True)
         out.update(status="failed", error=one_line(error), costs=None)

@@ -50,4 +50,41 @@ def checks(measures: Any) -> dict[str, bool] | None:
     return {str(k): bool(v) for k, v in passes.items()} if isinstance(passes, dict) else None
 
 
-__all__ = ["JUDGES", "checks", "report"]
+def target(value: float, op: str, limit: float) -> dict[str, Any]:
+    """One check's measured value and its target, for a report's ``targets``.
+
+    ``op`` is ``">="``, ``"<="`` or ``"=="``: ``target(0.672, ">=", 0.8)`` is
+    ``{"value": 0.672, "target": ">= 0.8"}``.
+    """
+    return {"value": float(value), "target": f"{op} {limit:g}"}
+
+
+def check_values(measures: Any) -> dict[str, str]:
+    """``{check: "0.672 (target >= 0.8)"}`` for every check of a report that has a target."""
+    targets = measures.get("targets") if isinstance(measures, dict) else None
+    if not isinstance(targets, dict):
+        return {}
+    return {str(name): f"{t['value']:.3g} (target {t['target']})" for name, t in targets.items()}
+
+
+def failures(measures: Any) -> list[str]:
+    """The checks a report failed, each as ``"name value (target op limit)"``; ``[]`` if none failed.
+
+    ``["class_dice 0.672 (target >= 0.8)", "texture_ratio 1.26 (target <= 0.8)"]``: what the
+    command line logs, the batch runner logs per file and the web page shows next to each check.
+    A report's ``advice`` (a judge's hint at the likely cause) is not included; see :func:`advice`.
+    """
+    passed = checks(measures)
+    if not passed:
+        return []
+    values = check_values(measures)
+    return [f"{name} {values[name]}" if name in values else name for name, ok in passed.items() if not ok]
+
+
+def advice(measures: Any) -> str | None:
+    """A judge's one-line hint at why checks failed (e.g. automatic masks), or ``None``."""
+    hint = measures.get("advice") if isinstance(measures, dict) else None
+    return str(hint) if hint and failures(measures) else None
+
+
+__all__ = ["JUDGES", "advice", "check_values", "checks", "failures", "report", "target"]

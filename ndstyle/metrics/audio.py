@@ -30,8 +30,12 @@ import numpy as np
 import torch
 from scipy import signal
 
+from . import target as check_target
+
 #: Thresholds of issue 16 (what a sound designer would accept of a timbre transfer).
 TARGETS = {"ltas_ratio": 1 / 3, "envelope_corr": 0.8}
+#: Which side of each target passes.
+TARGET_SIDES = {"ltas_ratio": "<=", "envelope_corr": ">="}
 ENVELOPE_FRAME = 0.025
 ENVELOPE_HOP = 0.010
 FLOOR_DB = 80.0
@@ -131,6 +135,7 @@ def audio_report(
         "ltas_ratio": out["ltas_ratio"] <= TARGETS["ltas_ratio"],
         "envelope_corr": out["envelope_corr"] >= TARGETS["envelope_corr"],
     }
+    out["targets"] = {name: check_target(out[name], op, TARGETS[name]) for name, op in TARGET_SIDES.items()}
     return out
 
 

@@ -38,6 +38,8 @@ import numpy as np
 import torch
 from scipy import signal
 
+from . import target as check_target
+
 #: Bands (Hz) of the noise profile, relative to the QRS band.
 QRS_BAND = (5.0, 25.0)
 NOISE_BANDS = {"wander": (0.05, 0.5), "muscle": (40.0, 150.0)}
@@ -204,6 +206,12 @@ def ecg_report(
         "beat_corr_min": float(np.min(corr)) >= TARGETS["beat_corr_min"],
         "r_peaks_kept": bool(shifts) and max(shifts) <= TARGETS["r_peak_max_shift_ms"],
         "noise_moved": all(v >= TARGETS["noise_moved_min"] for v in finite_moved),
+    }
+    out["targets"] = {
+        "beat_corr_median": check_target(out["beat_corr_median"], ">=", TARGETS["beat_corr_median"]),
+        "beat_corr_min": check_target(out["beat_corr_min"], ">=", TARGETS["beat_corr_min"]),
+        "r_peaks_kept": check_target(max(shifts, default=np.inf), "<=", TARGETS["r_peak_max_shift_ms"]),
+        "noise_moved": check_target(out["noise_moved_min"], ">=", TARGETS["noise_moved_min"]),
     }
     return out
 

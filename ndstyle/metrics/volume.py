@@ -47,6 +47,7 @@ import torch
 
 from ..errors import ShapeError
 from ..volume_quality import STYLE_INLIER_FENCE, foreground, inlier_mask
+from . import target as check_target
 
 #: Seed and widths of the judge network (deliberately not those of the ``conv3d`` extractor).
 JUDGE_SEED = 20_151
@@ -341,6 +342,23 @@ def judge(
         "in_range": out["in_range_fraction"] == 1.0,
         "hist_ratio": out["hist_ratio"] <= TARGETS["hist_ratio"],
         "texture_ratio": out["texture_ratio"] <= TARGETS["texture_ratio"],
+    }
+    meta = getattr(content, "meta", None) or {}
+    automatic = [
+        name for name, key in (("--mask", "auto_mask"), ("--style-mask", "auto_style_mask")) if meta.get(key)
+    ]
+    if automatic and not all(out["passes"].values()):
+        out["advice"] = (
+            f"the regions compared were automatic foregrounds ({' and '.join(automatic)} not given): "
+            "a skull-stripped brain against a whole head, or a head against a brain, compares different "
+            "tissue; give brain masks with --mask and --style-mask"
+        )
+    out["targets"] = {
+        "class_dice": check_target(out["class_dice"], ">=", TARGETS["class_dice"]),
+        "rank_corr": check_target(out["rank_corr"], ">=", TARGETS["rank_corr"]),
+        "in_range": check_target(out["in_range_fraction"], "==", 1.0),
+        "hist_ratio": check_target(out["hist_ratio"], "<=", TARGETS["hist_ratio"]),
+        "texture_ratio": check_target(out["texture_ratio"], "<=", TARGETS["texture_ratio"]),
     }
     return out
 

@@ -490,7 +490,10 @@ class VolumeModality(Modality):
             ) from None
         start = torch.from_numpy(plan.normalization.forward(c_raw).astype(np.float32))
         content = dataclasses.replace(content, tensor=start).with_meta(
-            normalization=plan.normalization, harmonized=True, style_masks=[style_mask]
+            normalization=plan.normalization,
+            harmonized=True,
+            style_masks=[style_mask],
+            auto_style_mask=options.style_mask is None,
         )
         if options.outside == "background":  # the style's air (CT) or background (MR), per channel
             content = content.with_meta(

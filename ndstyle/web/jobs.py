@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NdstyleError
+from ..metrics import advice as check_advice
+from ..metrics import check_values
 from ..metrics import checks as field_checks
 from .uploads import make_private_folder, remove_folder
 from .views import SliceView, image_png, snapshot_png
@@ -100,6 +102,8 @@ class Job:
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
     checks: dict[str, bool] | None = None  # the field judge's passes (``ndstyle.metrics``), if any
+    check_values: dict[str, str] = dataclasses.field(default_factory=dict)  # "0.672 (target >= 0.8)"
+    check_advice: str | None = None  # the judge's hint when checks failed
 
     def snapshot(self) -> dict[str, Any]:
         """The job as JSON for the page (no host paths)."""
@@ -119,6 +123,8 @@ class Job:
                 "download_name": self.download_name if self.result_ready else None,
                 "elapsed": round((self.finished or time.monotonic()) - self.started, 2),
                 "checks": dict(self.checks) if self.checks is not None else None,
+                "check_values": dict(self.check_values),
+                "check_advice": self.check_advice,
             }
 
     def _bump(self) -> None:
@@ -246,7 +252,7 @@ class JobManager:
 
     def _run(self, job: Job) -> None:
         state, error, preview_path = "done", None, job.folder / "preview.png"
-        content, checks = None, None
+        content, checks, report = None, None, None
         try:
             content = self.backend.load(job.content)
             job.extras["orientation"] = _orientation(content)
@@ -260,7 +266,8 @@ class JobManager:
                 progress=False,
                 **job.options,
             )
-            checks = field_checks(getattr(result, "report", None))
+            report = getattr(result, "report", None)
+            checks = field_checks(report)
             if job.cancel.is_set():
                 state = "cancelled"
         except NdstyleError as exc:
@@ -278,6 +285,8 @@ class JobManager:
             job.extras.update(views)
             job.state, job.error = state, error
             job.checks = checks
+            job.check_values = check_values(report)
+            job.check_advice = check_advice(report)
             job.result_ready = job.output.is_file()
             job.preview_path = preview_path if preview_path.is_file() else None
             job.finished = time.monotonic()

@@ -313,19 +313,21 @@ function showResult(job) {
   $("pictures").classList.toggle("small", Object.keys(job.slices).length > 0);
   $("slices").replaceChildren(...sliceViewers(job, base));
   $("media").replaceChildren(...job.media.flatMap((n) => [el("span", { text: names(n) }), el("audio", { controls: true, preload: "none", src: `${base}/media/${n}` })]));
-  $("checks").replaceChildren(...checkItems(job.checks));
+  $("checks").replaceChildren(...checkItems(job.checks, job.check_values || {}, job.check_advice));
   const fieldBox = $("field-box");
   fieldBox.hidden = !(job.field_preview && (job.media.length || !job.pictures.length || job.modality === "signal"));
   if (!fieldBox.hidden) $("field").src = `${base}/field.png?v=${job.version}`;
 }
 
-function checkItems(checks) {  // the field judge's checks (ndstyle.metrics), flagged ones first
+function checkItems(checks, values, advice) {  // the field judge's checks (ndstyle.metrics), flagged ones first
   if (!checks) return [];
   const names = Object.keys(checks).sort((a, b) => Number(checks[a]) - Number(checks[b]));
-  const items = names.map((n) => el("li", { class: checks[n] ? "pass" : "flag", text: `${checks[n] ? "✓" : "✗"} ${n.replaceAll("_", " ")}` }));
+  const label = (n) => `${checks[n] ? "✓" : "✗"} ${n.replaceAll("_", " ")}${values[n] ? `: ${values[n]}` : ""}`;
+  const items = names.map((n) => el("li", { class: checks[n] ? "pass" : "flag", text: label(n) }));
   const failed = names.filter((n) => !checks[n]).length;
   const title = failed ? `Field checks: ${failed} flagged — look at the result before using it` : "Field checks: all passed";
-  return [el("span", { text: title }), el("ul", {}, ...items)];
+  const hint = failed && advice ? [el("p", { class: "note", text: `Likely cause: ${advice}.` })] : [];
+  return [el("span", { text: title }), el("ul", {}, ...items), ...hint];
 }
 
 function sliceViewers(job, base) {
