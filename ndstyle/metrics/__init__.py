@@ -56,7 +56,7 @@ def target(value: float, op: str, limit: float) -> dict[str, Any]:
     ``op`` is ``">="``, ``"<="`` or ``"=="``: ``target(0.672, ">=", 0.8)`` is
     ``{"value": 0.672, "target": ">= 0.8"}``.
     """
-    return {"value": float(value), "target": f"{op} {limit:g}"}
+    return {"value": float(value), "target": f"{op} {limit:.3g}"}
 
 
 def check_values(measures: Any) -> dict[str, str]:
