@@ -212,7 +212,8 @@ def test_results_that_fail_their_fields_checks_are_flagged(
     assert rows["framed.png"]["flagged"] == ["border_frame"] and rows["a.png"]["flagged"] == []
     flagged_lines = [r.getMessage() for r in caplog.records if "flagged" in r.getMessage()]
     assert flagged_lines == [
-        f"{out / 'framed.png'}: result flagged by its field's checks: border_frame 0.97 (target <= 0.5)"
+        f"{out / 'framed.png'}: result flagged by its field's checks: border_frame 0.97 (target <= 0.5); "
+        "likely cause: a framed input"
     ]
     assert result.flagged == 1
     assert "4 item(s): 4 done (1 flagged by their field's checks), 0 failed" in result.line()

@@ -70,10 +70,15 @@ def _flagged(result: Any) -> list[str] | None:
 
 
 def _failed_checks(result: Any) -> list[str]:
-    """The failed checks with their values and targets (:func:`ndstyle.metrics.failures`)."""
-    from ..metrics import failures
+    """The failed checks with their values and targets, then the judge's hint if it has one.
 
-    return failures(getattr(result, "report", None))
+    :func:`ndstyle.metrics.failures` and :func:`ndstyle.metrics.advice`.
+    """
+    from ..metrics import advice, failures
+
+    report = getattr(result, "report", None)
+    hint = advice(report)
+    return [*failures(report), *([f"likely cause: {hint}"] if hint else [])]
 
 
 def marked(path: Path, mark: str) -> Path:
