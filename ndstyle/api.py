@@ -363,13 +363,13 @@ def _measure(modality: str, prepared: Any, styles: list[Loaded], result: torch.T
 
 def _log_failed_checks(modality: str, path: Path | None, measures: dict[str, Any] | None) -> None:
     """One warning line when the result failed its field's checks: which, by how much, and a hint."""
-    from .metrics import advice, failures
+    from .metrics import CHECKS_LOGGER, advice, failures
 
     failed = failures(measures)
     if not failed:
         return
     hint = advice(measures)
-    logger.warning(
+    logging.getLogger(CHECKS_LOGGER).warning(
         "%s: flagged by the %s checks: %s.%s Look at the result before using it.",
         path if path is not None else "the result",
         modality,

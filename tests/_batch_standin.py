@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 from ndstyle.errors import InputFileError
 from ndstyle.io.atomic import atomic_output
+from ndstyle.metrics import CHECKS_LOGGER
 
 
 def transfer(
@@ -30,6 +32,8 @@ def transfer(
     report = None
     if options.get("report"):  # a judge's verdict: "framed" inputs fail the border check
         framed = "framed" in name
+        if framed:  # what ndstyle.transfer logs for a flagged result
+            logging.getLogger(CHECKS_LOGGER).warning("%s: flagged by the image checks", output)
         report = {
             "passes": {"border_frame": not framed, "in_range": True},
             "targets": {"border_frame": {"value": 0.97 if framed else 0.1, "target": "<= 0.5"}},

@@ -365,6 +365,32 @@ def test_real_items_of_two_modalities_match_single_runs(tmp_path: Path, real: di
     assert sorted(r["status"] for r in lines(out)) == ["failed", "skipped", "skipped", "skipped"]
 
 
+def test_a_worker_leaves_the_flagged_line_to_the_runner(
+    tree: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """transfer's own "flagged" line is silenced inside a worker (the runner logs the item once, with
+    values); the logger is enabled again afterwards, so a later transfer in the process logs it."""
+    import torch
+
+    from ndstyle.batching.worker import run_item
+    from ndstyle.metrics import CHECKS_LOGGER
+
+    src, style = tree
+    (src / "framed.png").write_bytes(b"F")
+    task = {"index": 0, "content": str(src / "framed.png"), "styles": [str(style)],
+            "output": str(tmp_path / "framed.png"), "options": {}, "report": True}  # fmt: skip
+    threads = torch.get_num_threads()
+    try:
+        with caplog.at_level(logging.WARNING):
+            out = run_item(task, threads=threads, transfer=STANDIN)
+    finally:
+        torch.set_num_threads(threads)
+    assert out["flagged"] == ["border_frame"]
+    assert out["checks_failed"][0] == "border_frame 0.97 (target <= 0.5)"
+    assert not [r for r in caplog.records if r.name == CHECKS_LOGGER]
+    assert not logging.getLogger(CHECKS_LOGGER).disabled
+
+
 def test_weights_load_once_per_worker(real: dict[str, Path], tmp_path: Path) -> None:
     """run_item is what a worker runs: the second image reuses the first one's VGG."""
     import torch

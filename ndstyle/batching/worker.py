@@ -13,11 +13,12 @@ import importlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import InterruptedRun
+from ..metrics import CHECKS_LOGGER
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,22 @@ def _flagged(result: Any) -> list[str] | None:
 
     passed = checks(getattr(result, "report", None))
     return None if passed is None else sorted(name for name, ok in passed.items() if not ok)
+
+
+@contextlib.contextmanager
+def _checks_reported_by_the_runner() -> Iterator[None]:
+    """Silence ``transfer``'s own flagged-result line (logger ``ndstyle.checks``) while it runs here.
+
+    The runner logs each flagged item once, from the summary it gets back; without this the
+    worker's copy of the line reached the terminal too, interleaved with the runner's.
+    """
+    checks_log = logging.getLogger(CHECKS_LOGGER)
+    before = checks_log.disabled
+    checks_log.disabled = True
+    try:
+        yield
+    finally:
+        checks_log.disabled = before
 
 
 def _failed_checks(result: Any) -> list[str]:
@@ -133,13 +150,14 @@ def run_item(task: dict[str, Any], threads: int = 1, transfer: str = DEFAULT_TRA
             for extra, ending in (("preview", ".preview.png"), ("report", ".report.json")):
                 if task.get(extra):
                     options[extra] = sibling(output, ending)
-            result = function(
-                Path(task["content"]),
-                [Path(s) for s in task["styles"]],
-                output,
-                overwrite=bool(task.get("overwrite", False)),
-                **options,
-            )
+            with _checks_reported_by_the_runner():
+                result = function(
+                    Path(task["content"]),
+                    [Path(s) for s in task["styles"]],
+                    output,
+                    overwrite=bool(task.get("overwrite", False)),
+                    **options,
+                )
         except (InterruptedRun, KeyboardInterrupt):
             # only a stopping batch interrupts a worker: no partial result, the rerun redoes the item
             if not existed:

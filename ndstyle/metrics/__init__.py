@@ -15,6 +15,10 @@ from typing import Any
 
 import torch
 
+#: The logger of the one warning line a result that failed its checks gets (``ndstyle.transfer``);
+#: the batch runner silences it in its workers and logs the line itself.
+CHECKS_LOGGER = "ndstyle.checks"
+
 #: Modality name -> "module:function" of its judge (imported on first use).
 JUDGES: dict[str, str] = {
     "image": "ndstyle.metrics.image:judge",
@@ -87,4 +91,4 @@ def advice(measures: Any) -> str | None:
     return str(hint) if hint and failures(measures) else None
 
 
-__all__ = ["JUDGES", "advice", "check_values", "checks", "failures", "report", "target"]
+__all__ = ["CHECKS_LOGGER", "JUDGES", "advice", "check_values", "checks", "failures", "report", "target"]
