@@ -46,41 +46,34 @@ def main() -> None:
         "volume": (*nd.volume_pair(args.volumes, args.vsize), "conv3d", 3),
         "audio": (*nd.audio_pair(args.audio), "spectral", 1),
     }
-    rows = []
+    cases = []  # (pair name, net, content, style, steps, stylize keywords)
     for name, (content, style, extractor, dims) in pairs.items():
         net = build_extractor(extractor, spatial_dims=dims, in_channels=content.shape[0])
-        for steps in args.steps:
-            for strength in STRENGTHS:
-                options = {"extractor": net, "steps": steps, "scales": 1, "progress": False, "seed": 0}
-                options.update(init="content", tol=0.0)
-                if dims == 1:  # as style_losses_nd.py: audio is not clamped
-                    options["value_range"] = None
-                start = time.perf_counter()
-                result = stylize(content, style, strength=strength, **options)
-                change = nd.changes(net, content, style, result.output)
-                row = {"pair": name, "steps": steps, "strength": strength, **change}
-                row["ratio"] = change["content_change"] / max(change["style_change"], 1e-9)
-                row["seconds"] = time.perf_counter() - start
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+        options = {"scales": 1, "init": "content"}
+        if dims == 1:  # as style_losses_nd.py: audio is not clamped
+            options["value_range"] = None
+        cases += [(name, net, content, style, steps, options) for steps in args.steps]
     if args.images:
         from inputs import load_pair
 
-        net = build_extractor("vgg16-offline", spatial_dims=2, in_channels=3)
+        vgg = build_extractor("vgg16-offline", spatial_dims=2, in_channels=3)
         for pair in args.images:
             content, style = load_pair(pair, 128)
-            for steps in args.image_steps:
-                for strength in STRENGTHS:
-                    options = {"extractor": net, "steps": steps, "coarse_steps": 25, "tol": 0.0}
-                    options.update(progress=False, seed=0)
-                    start = time.perf_counter()
-                    result = stylize(content, style, strength=strength, **options)
-                    change = nd.changes(net, content, style, result.output)
-                    row = {"pair": pair, "steps": steps, "strength": strength, **change}
-                    row["ratio"] = change["content_change"] / max(change["style_change"], 1e-9)
-                    row["seconds"] = time.perf_counter() - start
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
+            cases += [(pair, vgg, content, style, steps, {"coarse_steps": 25}) for steps in args.image_steps]
+    rows = []
+    for name, net, content, style, steps, options in cases:
+        for strength in STRENGTHS:
+            start = time.perf_counter()
+            result = stylize(
+                content, style, extractor=net, strength=strength, steps=steps, tol=0.0, progress=False,
+                seed=0, **options,
+            )  # fmt: skip
+            change = nd.changes(net, content, style, result.output)
+            row = {"pair": name, "steps": steps, "strength": strength, **change}
+            row["ratio"] = change["content_change"] / max(change["style_change"], 1e-9)
+            row["seconds"] = time.perf_counter() - start
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     args.out.write_text(json.dumps(rows, indent=1) + "\n")
 
 
