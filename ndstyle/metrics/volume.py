@@ -349,9 +349,9 @@ def judge(
     ]
     if automatic and not all(out["passes"].values()):
         out["advice"] = (
-            f"the regions compared were automatic foregrounds ({' and '.join(automatic)} not given): "
-            "a skull-stripped brain against a whole head, or a head against a brain, compares different "
-            "tissue; give brain masks with --mask and --style-mask"
+            f"the regions compared were automatic foregrounds ({' and '.join(automatic)} not given); "
+            "where one input is skull-stripped and the other is not, they compare brain with scalp and "
+            "bone: give brain masks with --mask and --style-mask"
         )
     out["targets"] = {
         "class_dice": check_target(out["class_dice"], ">=", TARGETS["class_dice"]),
