@@ -81,3 +81,22 @@ def test_ratios_against_the_references_final_and_best_iterates() -> None:
     assert row["reach_best"] is None and row["ratio_best"] is None  # never got to J = 10
     table = "\n".join(_targets(runs, [row]))
     assert "pair 0.200 | yes" in table and "pair never | **no**" in table
+
+
+def test_the_detail_injection_experiment_still_patches_the_engines_upsampling(monkeypatch) -> None:
+    """benchmarks/detail_injection.py replaces one line of the engine; if the line changes, the
+    experiment must fail loudly, not measure the unpatched engine twice."""
+    import inspect
+
+    import detail_injection
+
+    import ndstyle.engine as engine
+
+    assert detail_injection.UPSAMPLE in inspect.getsource(engine._Run._levels)
+    monkeypatch.setattr(engine._Run, "_levels", engine._Run._levels)  # restored after the test
+    original = engine._Run._levels
+    source = detail_injection.patch_levels()
+    assert detail_injection.WITH_DETAIL.splitlines()[2].strip() in source
+    assert (
+        engine._Run._levels is not original and engine._Run._levels.__code__.co_filename == "detail_injection"
+    )
