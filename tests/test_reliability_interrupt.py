@@ -161,8 +161,8 @@ SLOW_CLI = textwrap.dedent(
     import sys, time
     import ndstyle.losses as losses
     forward = losses.PerceptualLoss.forward
-    def slow(self, x):
-        time.sleep(0.05)
+    def slow(self, x):  # the run lasts >= 10 s, so a starved test process still sees a checkpoint
+        time.sleep(0.25)
         return forward(self, x)
     losses.PerceptualLoss.forward = slow
     from ndstyle.cli import main
