@@ -13,11 +13,9 @@ that upsamples the start, so it is an experiment, not an option.
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -58,39 +56,15 @@ def one(variant: str, pair: str, size: int, options: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pair", default="coffee-ihc")
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--options", default='{"steps": [37, 37, 150], "style_weight": 0.0001}')
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    sys.path.insert(0, str(HERE))
+    from workers import run_variants, variant_parser
+
+    parser = variant_parser(__doc__.splitlines()[0], '{"steps": [37, 37, 150], "style_weight": 0.0001}')
     args = parser.parse_args()
-    options = json.loads(args.options)
-    if args.child is not None:
-        print(json.dumps(one(args.child, args.pair, args.size, options)))
-        return
-    runs = []
-    for variant in ("upsampled", "detail"):
-        cmd = [
-            sys.executable,
-            __file__,
-            "--pair",
-            args.pair,
-            "--size",
-            str(args.size),
-            "--options",
-            args.options,
-        ]
-        done = subprocess.run(
-            [*cmd, "--out", str(args.out), "--child", variant], capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            raise SystemExit(done.stderr)
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(runs[-1], flush=True)
-    args.out.write_text(
-        json.dumps({"pair": args.pair, "size": args.size, "options": options, "runs": runs}, indent=1) + "\n"
-    )
+    runs = run_variants(__file__, args, one, ["upsampled", "detail"], show=lambda run: print(run, flush=True))
+    if runs is not None:
+        record = {"pair": args.pair, "size": args.size, "options": json.loads(args.options), "runs": runs}
+        args.out.write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

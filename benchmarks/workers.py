@@ -76,6 +76,49 @@ class PeakMemory:
 
 
 # -- shared pieces -----------------------------------------------------------------------------------
+def variant_parser(description: str, default_options: str) -> Any:
+    """The arguments of a one-process-per-variant benchmark: --pair, --size, --options, --out."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--pair", default="coffee-ihc")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--options", default=default_options, help="stylize keywords (JSON)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def run_variants(
+    script: str,
+    args: Any,
+    one: Callable[[str, str, int, dict[str, Any]], dict[str, Any]],
+    variants: list[str],
+    show: Callable[[dict[str, Any]], None] = print,
+) -> list[dict[str, Any]] | None:
+    """Each variant in a fresh Python (``script ... --child VARIANT``), one after the other.
+
+    In a child, print ``one(variant, pair, size, options)`` as JSON and return ``None``; in the
+    parent, return the children's results (each shown as it arrives). One variant per process, so
+    no variant inherits another's allocator state or patched code.
+    """
+    options = json.loads(args.options)
+    if args.child is not None:
+        print(json.dumps(one(args.child, args.pair, args.size, options)))
+        return None
+    argv = ["--pair", args.pair, "--size", str(args.size), "--options", args.options, "--out", str(args.out)]
+    runs = []
+    for variant in variants:
+        done = subprocess.run(
+            [sys.executable, script, *argv, "--child", variant], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise SystemExit(done.stderr)
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        show(runs[-1])
+    return runs
+
+
 def _vgg(device: torch.device) -> Any:
     from ndstyle.extractors import build_extractor
 
