@@ -704,6 +704,12 @@ def _uniform_quantiles(style_sorted: torch.Tensor, t: torch.Tensor, *, same_grid
     position = (t * m - 0.5).clamp(0, m - 1)
     low = position.floor().long().clamp(max=max(m - 2, 0))
     frac = (position - low.to(position.dtype)).clamp(0, 1)
+    if t.shape[0] == 1 and t.shape[1] == 1:  # one grid for every row: pick columns, no gather
+        below = style_sorted.index_select(-1, low[0, 0]).unsqueeze(0)  # (1, P, N)
+        if m == 1:
+            return below
+        above = style_sorted.index_select(-1, low[0, 0] + 1).unsqueeze(0)
+        return below + frac * (above - below)
     rows = style_sorted.unsqueeze(0)
     shape = (max(t.shape[0], 1), style_sorted.shape[0], n)
     low = low.expand(shape)

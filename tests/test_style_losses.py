@@ -320,3 +320,15 @@ def test_row_sorts_split_over_threads_give_what_one_numpy_call_gives(shape: tupl
     assert order.dtype == torch.int64 and order.shape == values.shape
     assert torch.equal(order, torch.from_numpy(np.argsort(values.numpy(), axis=-1, kind="quicksort")))
     assert torch.equal(ordered, torch.from_numpy(np.sort(values.numpy(), axis=-1)))
+
+
+def test_quantiles_on_one_grid_pick_columns_exactly_as_the_per_row_lookup() -> None:
+    """Without a mask every row shares one grid of masses, so the style quantiles are a column
+    lookup (index_select) instead of a per-row gather: the same values, bit for bit."""
+    generator = torch.Generator().manual_seed(0)
+    style_sorted = torch.sort(torch.randn(6, 500, generator=generator), dim=-1).values
+    for n in (300, 500, 700):
+        t = ((torch.arange(n) + 0.5) / n).expand(1, 1, n)
+        shared = NF._uniform_quantiles(style_sorted, t, same_grid=False)
+        per_row = NF._uniform_quantiles(style_sorted, t.expand(1, 6, n).contiguous(), same_grid=False)
+        assert shared.shape == (1, 6, n) and torch.equal(shared, per_row)
