@@ -203,3 +203,16 @@ def test_failures_name_each_failed_check_with_its_value_and_target() -> None:
         and metrics.advice({"passes": {"a": True}, "advice": "x"}) is None
     )
     assert metrics.failures(None) == [] and metrics.failures({"error": "broke"}) == []
+    judged = metrics.verdicts(
+        {"kept": (0.9, ">=", 0.8), "lost": (float("nan"), ">=", 0.8), "none": (None, "<=", 1)}
+    )
+    assert judged["passes"] == {
+        "kept": True,
+        "lost": False,
+        "none": True,
+    }  # NaN fails, nothing to check passes
+    assert metrics.check_values(judged) == {
+        "kept": "0.9 (target >= 0.8)",
+        "lost": "nan (target >= 0.8)",
+        "none": "n/a (target <= 1)",
+    }

@@ -10,6 +10,7 @@ writes its dictionary.
 from __future__ import annotations
 
 import importlib
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,13 +55,35 @@ def checks(measures: Any) -> dict[str, bool] | None:
     return {str(k): bool(v) for k, v in passes.items()} if isinstance(passes, dict) else None
 
 
-def target(value: float, op: str, limit: float) -> dict[str, Any]:
+#: The comparisons a check may make between its measured value and its limit.
+COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    "==": operator.eq,
+}
+
+
+def target(value: float | None, op: str, limit: float) -> dict[str, Any]:
     """One check's measured value and its target, for a report's ``targets``.
 
     ``op`` is ``">="``, ``"<="`` or ``"=="``: ``target(0.672, ">=", 0.8)`` is
-    ``{"value": 0.672, "target": ">= 0.8"}``.
+    ``{"value": 0.672, "target": ">= 0.8"}``. ``value`` ``None``: nothing to check (it passes).
     """
-    return {"value": float(value), "target": f"{op} {limit:.3g}"}
+    return {"value": None if value is None else float(value), "target": f"{op} {limit:.3g}"}
+
+
+def verdicts(table: dict[str, tuple[float | None, str, float]]) -> dict[str, Any]:
+    """A judge's ``passes`` and ``targets`` from one table ``{check: (value, op, limit)}``.
+
+    Both come from the same comparison, so a report's verdict and the value it shows cannot
+    disagree. A value of ``None`` has nothing to check and passes; NaN fails every comparison.
+    """
+    return {
+        "passes": {
+            name: value is None or COMPARISONS[op](value, limit) for name, (value, op, limit) in table.items()
+        },
+        "targets": {name: target(value, op, limit) for name, (value, op, limit) in table.items()},
+    }
 
 
 def check_values(measures: Any) -> dict[str, str]:
@@ -68,7 +91,10 @@ def check_values(measures: Any) -> dict[str, str]:
     targets = measures.get("targets") if isinstance(measures, dict) else None
     if not isinstance(targets, dict):
         return {}
-    return {str(name): f"{t['value']:.3g} (target {t['target']})" for name, t in targets.items()}
+    return {
+        str(name): f"{'n/a' if t['value'] is None else format(t['value'], '.3g')} (target {t['target']})"
+        for name, t in targets.items()
+    }
 
 
 def failures(measures: Any) -> list[str]:
@@ -91,4 +117,15 @@ def advice(measures: Any) -> str | None:
     return str(hint) if hint and failures(measures) else None
 
 
-__all__ = ["CHECKS_LOGGER", "JUDGES", "advice", "check_values", "checks", "failures", "report", "target"]
+__all__ = [
+    "CHECKS_LOGGER",
+    "COMPARISONS",
+    "JUDGES",
+    "advice",
+    "check_values",
+    "checks",
+    "failures",
+    "report",
+    "target",
+    "verdicts",
+]

@@ -46,7 +46,7 @@ from typing import Any
 
 import torch
 
-from . import target as check_target
+from . import verdicts
 
 #: A frame of half the inside's brightness spread is plainly visible (the demo's, fixed in issue 18,
 #: measured 0.63; 0.03 after).
@@ -228,14 +228,14 @@ def image_report(
     out["colour_ratio"] = distance["result"] / max(distance["content"], 1e-12)
     low, high = value_range
     out["in_range_fraction"] = float(((r >= low - 1e-6) & (r <= high + 1e-6)).double().mean())
-    out["passes"] = {
-        "border_frame": frame["result"] <= max(FRAME_LIMIT, frame["content"]),
-        "in_range": out["in_range_fraction"] == 1.0,
-    }
-    out["targets"] = {
-        "border_frame": check_target(frame["result"], "<=", max(FRAME_LIMIT, frame["content"])),
-        "in_range": check_target(out["in_range_fraction"], "==", 1.0),
-    }
+    out.update(
+        verdicts(
+            {
+                "border_frame": (frame["result"], "<=", max(FRAME_LIMIT, frame["content"])),
+                "in_range": (out["in_range_fraction"], "==", 1.0),
+            }
+        )
+    )
     return out
 
 

@@ -47,7 +47,7 @@ import torch
 
 from ..errors import ShapeError
 from ..volume_quality import STYLE_INLIER_FENCE, foreground, inlier_mask
-from . import target as check_target
+from . import verdicts
 
 #: Seed and widths of the judge network (deliberately not those of the ``conv3d`` extractor).
 JUDGE_SEED = 20_151
@@ -336,13 +336,17 @@ def judge(
     out["texture_result"] = gram_distance(_grams(_standardise(r, m), m, net, None), target)
     out["texture_content"] = gram_distance(_grams(_standardise(c, m), m, net, None), target)
     out["texture_ratio"] = out["texture_result"] / max(out["texture_content"], 1e-12)
-    out["passes"] = {
-        "class_dice": out["class_dice"] >= TARGETS["class_dice"],
-        "rank_corr": out["rank_corr"] >= TARGETS["rank_corr"],
-        "in_range": out["in_range_fraction"] == 1.0,
-        "hist_ratio": out["hist_ratio"] <= TARGETS["hist_ratio"],
-        "texture_ratio": out["texture_ratio"] <= TARGETS["texture_ratio"],
-    }
+    out.update(
+        verdicts(
+            {
+                "class_dice": (out["class_dice"], ">=", TARGETS["class_dice"]),
+                "rank_corr": (out["rank_corr"], ">=", TARGETS["rank_corr"]),
+                "in_range": (out["in_range_fraction"], "==", 1.0),
+                "hist_ratio": (out["hist_ratio"], "<=", TARGETS["hist_ratio"]),
+                "texture_ratio": (out["texture_ratio"], "<=", TARGETS["texture_ratio"]),
+            }
+        )
+    )
     meta = getattr(content, "meta", None) or {}
     automatic = [
         name for name, key in (("--mask", "auto_mask"), ("--style-mask", "auto_style_mask")) if meta.get(key)
@@ -353,13 +357,6 @@ def judge(
             "where one input is skull-stripped and the other is not, they compare brain with scalp and "
             "bone: give brain masks with --mask and --style-mask"
         )
-    out["targets"] = {
-        "class_dice": check_target(out["class_dice"], ">=", TARGETS["class_dice"]),
-        "rank_corr": check_target(out["rank_corr"], ">=", TARGETS["rank_corr"]),
-        "in_range": check_target(out["in_range_fraction"], "==", 1.0),
-        "hist_ratio": check_target(out["hist_ratio"], "<=", TARGETS["hist_ratio"]),
-        "texture_ratio": check_target(out["texture_ratio"], "<=", TARGETS["texture_ratio"]),
-    }
     return out
 
 
